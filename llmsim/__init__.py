@@ -1,0 +1,1 @@
+"""llmsim: a fast, trace-driven simulator of LLM serving clusters."""

@@ -1,0 +1,87 @@
+"""The operator/dataflow graph of a model, built in networkx.
+
+Nodes are named `embed`, `L<i>.<op>`, `final_norm`, `lm_head`, `sampler`, each carrying its `Operator`
+as the `op` attribute and its layer index as `layer`; edges carry the activation bytes per token that
+flow along them. The graph is unsharded here; `shard.py` rewrites it for tensor parallelism.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from llmsim.compiler.models import DTYPE_BYTES, ModelConfig
+from llmsim.compiler.ops import Attention, Elementwise, Embedding, Gemm, Operator
+
+# Bytes an elementwise kernel moves, in units of (elements x dtype bytes) per token. These follow the
+# fused kernels vLLM runs: fused_add_rms_norm reads x and the residual and writes both; rotary reads
+# and writes q and k; silu_and_mul reads gate and up and writes their product.
+NORM_TRAFFIC = 4
+SAMPLER_PASSES = 3  # logits -> fp32 softmax -> sampling: three passes over fp32 logits per sequence
+
+
+def build_graph(model: ModelConfig, dtype: str) -> nx.DiGraph:
+    """One node per operator, layer by layer, in execution order."""
+    a = DTYPE_BYTES[dtype]
+    h, i = model.hidden_size, model.intermediate_size
+    g = nx.DiGraph(model=model.name, architecture=model.architecture, dtype=dtype, tp=1)
+
+    def add(node: str, op: Operator, layer: int | None, after: str | None, edge_bytes: int) -> str:
+        g.add_node(node, op=op, layer=layer)
+        if after is not None:
+            g.add_edge(after, node, bytes_per_token=edge_bytes)
+        return node
+
+    prev = add("embed", Embedding("embed", vocab=model.vocab_size, hidden=h, bytes_per_item=2 * h * a), None, None, 0)
+    hidden_bytes = h * a
+    qkv_n = model.q_size + 2 * model.kv_size
+    for layer in range(model.num_layers):
+        p = f"L{layer}."
+        layer_in = prev
+        prev = add(p + "input_norm", Elementwise("input_norm", bytes_per_item=NORM_TRAFFIC * h * a, params=h),
+                   layer, prev, hidden_bytes)
+        prev = add(p + "qkv_proj", Gemm("qkv_proj", n=qkv_n, k=h, bias=model.qkv_bias), layer, prev, hidden_bytes)
+        if model.qk_norm:
+            prev = add(p + "qk_norm", Elementwise("qk_norm", bytes_per_item=2 * (model.q_size + model.kv_size) * a,
+                                                  params=2 * model.head_dim), layer, prev, qkv_n * a)
+        prev = add(p + "rotary", Elementwise("rotary", bytes_per_item=2 * (model.q_size + model.kv_size) * a),
+                   layer, prev, qkv_n * a)
+        prev = add(p + "attention", Attention("attention", num_heads=model.num_heads,
+                                              num_kv_heads=model.num_kv_heads, head_dim=model.head_dim),
+                   layer, prev, qkv_n * a)
+        prev = add(p + "o_proj", Gemm("o_proj", n=h, k=model.q_size), layer, prev, model.q_size * a)
+        norm = add(p + "post_attn_norm", Elementwise("post_attn_norm", bytes_per_item=NORM_TRAFFIC * h * a,
+                                                     params=h), layer, prev, hidden_bytes)
+        g.add_edge(layer_in, norm, bytes_per_token=hidden_bytes, residual=True)
+        prev = add(p + "gate_up_proj", Gemm("gate_up_proj", n=2 * i, k=h), layer, norm, hidden_bytes)
+        prev = add(p + "act", Elementwise("act", bytes_per_item=3 * i * a), layer, prev, 2 * i * a)
+        prev = add(p + "down_proj", Gemm("down_proj", n=h, k=i), layer, prev, i * a)
+    prev = add("final_norm", Elementwise("final_norm", bytes_per_item=NORM_TRAFFIC * h * a, params=h),
+               None, prev, hidden_bytes)
+    lm_head = Gemm("lm_head", n=model.vocab_size, k=h, per="seq")
+    prev = add("lm_head", lm_head, None, prev, hidden_bytes)
+    add("sampler", Elementwise("sampler", bytes_per_item=SAMPLER_PASSES * model.vocab_size * 4, per="seq"),
+        None, prev, model.vocab_size * 4)
+    return g
+
+
+def ops_in_order(g: nx.DiGraph) -> list[tuple[str, Operator, int | None]]:
+    """(node, operator, layer) in execution order (the order nodes were added)."""
+    return [(node, data["op"], data["layer"]) for node, data in g.nodes(data=True)]
+
+
+def weight_params(g: nx.DiGraph, model: ModelConfig | None = None) -> int:
+    """Parameters held by one rank; the LM head shares the embedding when the model ties them."""
+    total = sum(op.weight_params() for _, op, _ in ops_in_order(g))
+    if model is not None and model.tie_word_embeddings:
+        total -= g.nodes["lm_head"]["op"].weight_params()
+    return total
+
+
+def flops_per_token(g: nx.DiGraph, context: int = 0) -> float:
+    """Forward FLOPs of one rank for one decoded token attending `context` cached tokens."""
+    total = 0.0
+    for _, op, _ in ops_in_order(g):
+        total += op.flops(1)
+        if isinstance(op, Attention):
+            total += 4.0 * op.num_heads * op.head_dim * (context + 1)
+    return total

@@ -1,0 +1,107 @@
+"""Memory plan per device: weights, activation peak, runtime reserve, and the KV blocks that remain.
+
+Mirrors how vLLM sizes its KV cache: of `gpu_memory_utilization x capacity`, what weights, the peak
+activation of a profile forward pass at `max_num_batched_tokens` and non-torch runtime memory leave
+is KV cache, in whole blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import networkx as nx
+
+from llmsim.compiler.graph import ops_in_order
+from llmsim.compiler.models import DTYPE_BYTES, ModelConfig
+from llmsim.compiler.ops import Gemm
+from llmsim.compiler.shard import kv_heads_per_rank
+
+# Non-torch memory of a vLLM process (CUDA context, cuBLAS and NCCL workspaces, CUDA graphs), in bytes.
+# Source: the real vLLM 0.19 run on an RTX 4090 in shared/data/validation/llmservingsim-bench: of
+# 0.9 x 25,250,627,584 B, weights took 16.06 GB and 2,588 KV blocks 5.43 GB, leaving 1.24 GB, of
+# which the activation estimate below accounts for 0.34 GB.
+RUNTIME_RESERVE_BYTES = 900_000_000
+
+# Logits of the profile run are kept in fp32 for `max_num_seqs` sequences.
+LOGITS_BYTES = 4
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    capacity_bytes: int
+    usable_bytes: int  # capacity x gpu_memory_utilization
+    weight_bytes: int
+    activation_bytes: int
+    reserve_bytes: int
+    kv_bytes_per_token: int
+    block_size: int
+    kv_blocks: int  # may be given by the spec (num_blocks) instead of derived
+    kv_blocks_derived: int
+
+    @property
+    def kv_bytes_per_block(self) -> int:
+        return self.kv_bytes_per_token * self.block_size
+
+    @property
+    def kv_tokens(self) -> int:
+        return self.kv_blocks * self.block_size
+
+
+def weight_bytes(g: nx.DiGraph, model: ModelConfig) -> int:
+    """Bytes of weights on one rank. FP8 models keep the embedding, LM head and norms in bf16."""
+    dtype = g.graph["dtype"]
+    total = 0
+    for node, op, _ in ops_in_order(g):
+        if node == "lm_head" and model.tie_word_embeddings:
+            continue
+        quantised = isinstance(op, Gemm) and node != "lm_head"
+        per_param = DTYPE_BYTES[dtype] if quantised or dtype != "fp8" else DTYPE_BYTES["bf16"]
+        total += op.weight_params() * per_param
+    return total
+
+
+def kv_bytes_per_token(model: ModelConfig, tp: int, kv_dtype: str) -> int:
+    """K and V of every layer for one token, on one rank."""
+    return 2 * model.num_layers * kv_heads_per_rank(model, tp) * model.head_dim * DTYPE_BYTES[kv_dtype]
+
+
+def activation_bytes(g: nx.DiGraph, model: ModelConfig, max_tokens: int, max_seqs: int) -> int:
+    """Peak live activations of the profile forward: hidden state and residual, the widest GEMM output
+    with the MLP's activation output beside it, and the fp32 logits of `max_seqs` sequences."""
+    a = DTYPE_BYTES[g.graph["dtype"]]
+    widest = 0
+    mlp_out = 0
+    lm_head_n = 0
+    for node, op, _ in ops_in_order(g):
+        if isinstance(op, Gemm):
+            if node == "lm_head":
+                lm_head_n = op.n
+            else:
+                widest = max(widest, op.n)
+            if op.name == "gate_up_proj":
+                mlp_out = op.n // 2
+    per_token = 2 * model.hidden_size + widest + mlp_out
+    return max_tokens * per_token * a + max_seqs * lm_head_n * LOGITS_BYTES
+
+
+def plan_memory(g: nx.DiGraph, model: ModelConfig, *, tp: int, kv_dtype: str, capacity_bytes: int,
+                utilization: Fraction, block_size: int, max_tokens: int, max_seqs: int,
+                num_blocks: int | None) -> MemoryPlan:
+    usable = int(capacity_bytes * utilization)
+    weights = weight_bytes(g, model)
+    activations = activation_bytes(g, model, max_tokens, max_seqs)
+    per_token = kv_bytes_per_token(model, tp, kv_dtype)
+    free = usable - weights - activations - RUNTIME_RESERVE_BYTES
+    derived = max(0, free // (per_token * block_size))
+    return MemoryPlan(
+        capacity_bytes=capacity_bytes,
+        usable_bytes=usable,
+        weight_bytes=weights,
+        activation_bytes=activations,
+        reserve_bytes=RUNTIME_RESERVE_BYTES,
+        kv_bytes_per_token=per_token,
+        block_size=block_size,
+        kv_blocks=num_blocks if num_blocks is not None else derived,
+        kv_blocks_derived=derived,
+    )

@@ -1,0 +1,54 @@
+"""What one engine step computes, as the cost model needs to price it.
+
+The scheduler fills a `BatchShape` per step; the compiled plan's `CostModel` turns it into a duration.
+Only aggregate numbers cross this boundary (no request objects), so a cost model can be a few table
+lookups and the runtime never reads hardware data itself.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class BatchShape:
+    """The work of one forward pass over a mixed batch of decodes and prefill chunks."""
+
+    __slots__ = ("num_tokens", "num_seqs", "n_decode", "decode_kv_sum", "decode_kv_max", "prefills")
+
+    def __init__(
+        self,
+        num_tokens: int,
+        num_seqs: int,
+        n_decode: int,
+        decode_kv_sum: int,
+        decode_kv_max: int,
+        prefills: tuple[tuple[int, int], ...],
+    ) -> None:
+        self.num_tokens = num_tokens  # new tokens computed this step (decodes + prefill chunks)
+        self.num_seqs = num_seqs  # sequences in the batch
+        self.n_decode = n_decode  # sequences decoding one token
+        self.decode_kv_sum = decode_kv_sum  # sum over decodes of the context attended (incl. the new token)
+        self.decode_kv_max = decode_kv_max  # the longest such context
+        self.prefills = prefills  # (chunk tokens, tokens already cached before the chunk) per prefill
+
+    @classmethod
+    def decode(cls, n: int, kv: int) -> "BatchShape":
+        """`n` sequences decoding with `kv` tokens of context each."""
+        return cls(n, n, n, n * kv, kv, ())
+
+    @classmethod
+    def prefill(cls, chunk: int, past: int = 0) -> "BatchShape":
+        """One prefill chunk of `chunk` tokens after `past` cached tokens."""
+        return cls(chunk, 1, 0, 0, 0, ((chunk, past),))
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchShape(tokens={self.num_tokens}, seqs={self.num_seqs}, decode={self.n_decode}"
+            f"x{self.decode_kv_sum // max(self.n_decode, 1)}, prefills={list(self.prefills)})"
+        )
+
+
+class CostModel(Protocol):
+    """Prices a step. Implemented by the compiler's instance plan; deterministic and pure."""
+
+    def step_time_ns(self, batch: BatchShape) -> int: ...

@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+from llmsim.compiler import catalog
+from llmsim.compiler.models import ModelConfigError, load_model, model_from_hf_config
+
+
+def test_catalog_holds_the_models_the_quickstart_and_docs_name():
+    for name in ("Llama-3.1-8B", "Llama-3.1-70B", "Qwen3-8B", "Qwen3-32B"):
+        assert name in catalog.names()
+
+
+def test_llama_8b_dimensions_come_from_its_config():
+    m = load_model(catalog.config_path("Llama-3.1-8B"), "Llama-3.1-8B")
+    assert (m.hidden_size, m.intermediate_size, m.num_layers) == (4096, 14336, 32)
+    assert (m.num_heads, m.num_kv_heads, m.head_dim, m.vocab_size) == (32, 8, 128, 128256)
+    assert not m.qk_norm and not m.tie_word_embeddings
+
+
+def test_qwen3_reads_explicit_head_dim_and_has_qk_norm():
+    m = load_model(catalog.config_path("Qwen3-32B"), "Qwen3-32B")
+    assert m.head_dim == 128 and m.hidden_size == 5120 and m.num_heads == 64
+    assert m.qk_norm
+
+
+def test_parameter_count_matches_published_size():
+    # Llama-3.1-8B has 8,030,261,248 parameters (Hugging Face model card: 8.03B).
+    m = load_model(catalog.config_path("Llama-3.1-8B"), "Llama-3.1-8B")
+    assert m.parameter_count() == 8_030_261_248
+
+
+def test_moe_config_is_refused_as_not_supported_yet():
+    with pytest.raises(ModelConfigError) as info:
+        model_from_hf_config(catalog.load_config("Qwen3-30B-A3B"), "Qwen3-30B-A3B")
+    assert info.value.unsupported
+    assert "not supported yet" in str(info.value)
+
+
+def test_missing_field_names_the_key(tmp_path):
+    cfg = catalog.load_config("Llama-3.1-8B")
+    del cfg["hidden_size"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(ModelConfigError) as info:
+        load_model(path, "custom")
+    assert info.value.key == "hidden_size"
+
+
+def test_unreadable_json_is_a_model_error(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("{not json")
+    with pytest.raises(ModelConfigError):
+        load_model(path, "broken")
