@@ -7,10 +7,10 @@ are resolved, and defaults are filled in from the schema, so nothing downstream 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Union
 
 from llmsim.diagnostics import Span
 
@@ -30,6 +30,12 @@ class HardwareImport:
         return f"{self.engine}@{self.version}"
 
 
+def span_of(decl: object, key: str) -> Span:
+    """The span of `key`'s value in a block, or the block's own span when the key was not written."""
+    spans: Mapping[str, Span] = getattr(decl, "key_spans", {})
+    return spans.get(key) or decl.span  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class ModelDecl:
     """A model: from the built-in catalog or a Hugging Face `config.json`."""
@@ -41,6 +47,7 @@ class ModelDecl:
     kv_dtype: str  # KV cache: "bf16" | "fp16" | "fp8"
     max_model_len: int | None
     span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class SchedulerConfig:
     long_prefill_token_threshold: int  # 0: no per-request cap on prefill chunk
     step_overhead_ns: int  # host time added to every step (scheduling, input preparation)
     span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class KVCacheConfig:
     num_blocks: int | None  # override of the memory plan, as vLLM's num_gpu_blocks_override
     prefix_caching: bool
     span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ class PoolDecl:
     scheduler: SchedulerConfig
     kv_cache: KVCacheConfig
     span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ class RouterDecl:
     policy: str  # "round_robin"
     targets: tuple[str, ...]  # PoolDecl names
     span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
 
 
 # Workloads --------------------------------------------------------------------------------------
@@ -127,7 +138,7 @@ class TraceArrivals:
     span: Span
 
 
-Arrival = Union[PoissonArrivals, ConstantArrivals, ClosedLoopArrivals, TraceArrivals]
+Arrival = PoissonArrivals | ConstantArrivals | ClosedLoopArrivals | TraceArrivals
 
 
 @dataclass(frozen=True)
@@ -154,7 +165,7 @@ class LognormalLength:
     span: Span
 
 
-LengthDist = Union[FixedLength, UniformLength, LognormalLength]
+LengthDist = FixedLength | UniformLength | LognormalLength
 
 
 @dataclass(frozen=True)
@@ -186,6 +197,7 @@ class WorkloadDecl:
     trace: TraceSource | None
     router: str | None  # RouterDecl name; None: the only router, or the only pool
     span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ runtime code converts to integers (nanoseconds, bytes) at the edge. `GB` is 10^9
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Mapping
 
 from llmsim.diagnostics import did_you_mean
 
@@ -22,13 +22,13 @@ BASE = ("s", "B", "FLOP", "J")
 class Dim:
     exps: tuple[int, int, int, int] = (0, 0, 0, 0)
 
-    def __mul__(self, other: "Dim") -> "Dim":
+    def __mul__(self, other: Dim) -> Dim:
         return Dim(tuple(a + b for a, b in zip(self.exps, other.exps)))  # type: ignore[arg-type]
 
-    def __truediv__(self, other: "Dim") -> "Dim":
+    def __truediv__(self, other: Dim) -> Dim:
         return Dim(tuple(a - b for a, b in zip(self.exps, other.exps)))  # type: ignore[arg-type]
 
-    def __pow__(self, n: int) -> "Dim":
+    def __pow__(self, n: int) -> Dim:
         return Dim(tuple(a * n for a in self.exps))  # type: ignore[arg-type]
 
     @property
@@ -132,25 +132,25 @@ class Quantity:
     value: Fraction
     dim: Dim = ONE
 
-    def __add__(self, other: "Quantity") -> "Quantity":
+    def __add__(self, other: Quantity) -> Quantity:
         if self.dim != other.dim:
             raise DimensionError(f"cannot add {other.dim.name} to {self.dim.name}")
         return Quantity(self.value + other.value, self.dim)
 
-    def __sub__(self, other: "Quantity") -> "Quantity":
+    def __sub__(self, other: Quantity) -> Quantity:
         if self.dim != other.dim:
             raise DimensionError(f"cannot subtract {other.dim.name} from {self.dim.name}")
         return Quantity(self.value - other.value, self.dim)
 
-    def __mul__(self, other: "Quantity") -> "Quantity":
+    def __mul__(self, other: Quantity) -> Quantity:
         return Quantity(self.value * other.value, self.dim * other.dim)
 
-    def __truediv__(self, other: "Quantity") -> "Quantity":
+    def __truediv__(self, other: Quantity) -> Quantity:
         if other.value == 0:
             raise DimensionError("division by zero")
         return Quantity(self.value / other.value, self.dim / other.dim)
 
-    def __neg__(self) -> "Quantity":
+    def __neg__(self) -> Quantity:
         return Quantity(-self.value, self.dim)
 
     @property
@@ -178,7 +178,10 @@ def parse_number(text: str) -> Fraction:
 
 def quantity(number: str | int | Fraction, unit: str = "") -> Quantity:
     """The quantity `number unit`; raises KeyError for a unit outside the closed table."""
-    value = number if isinstance(number, Fraction) else Fraction(number) if isinstance(number, int) else parse_number(number)
+    if isinstance(number, str):
+        value = parse_number(number)
+    else:
+        value = Fraction(number)
     if not unit:
         return Quantity(value, ONE)
     factor, dim = UNITS[unit]

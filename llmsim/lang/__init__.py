@@ -1,0 +1,67 @@
+"""The `.llms` language front end: text -> AST -> checked `Spec` (the IR in `ir.py`).
+
+    spec = load_spec(Path("cluster.llms"))          # parse, resolve, check; CompileError on mistakes
+    module = parse(SourceFile.read(path))           # syntax only
+    print(emit_ast(module))                         # the stable text dump behind `--emit ast`
+
+Each phase collects every diagnostic it finds; the pipeline stops at the end of the syntax phase,
+then at the end of the resolve/check phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from llmsim.diagnostics import SourceFile, UserError
+from llmsim.lang import ast, ir
+from llmsim.lang.check import check
+from llmsim.lang.emit import emit_ast, emit_ir
+from llmsim.lang.parser import parse
+
+__all__ = ["ast", "check", "compile_source", "emit_ast", "emit_ir", "ir", "load_spec", "parse", "read_source"]
+
+
+def read_source(path: Path) -> SourceFile:
+    """The text of a spec file, shown in diagnostics under the path as given; UserError if unreadable."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"cannot read `{path}`: no such file", help="check the path") from None
+    except IsADirectoryError:
+        raise UserError(f"cannot read `{path}`: it is a folder", help="name a `.llms` file") from None
+    except OSError as exc:
+        reason = (exc.strerror or "unreadable").lower()
+        raise UserError(f"cannot read `{path}`: {reason}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"cannot read `{path}`: not UTF-8 text", help="save the file as UTF-8") from None
+    return SourceFile(str(path), text.removeprefix("\ufeff"))
+
+
+def compile_source(
+    source: SourceFile,
+    *,
+    path: Path,
+    search_paths: Sequence[Path] = (),
+    hwdb_paths: Sequence[Path] | None = None,
+) -> ir.Spec:
+    """Parse and check text that belongs at `path` (whose folder relative paths start from)."""
+    module = parse(source)
+    return check(module, path=Path(path), search_paths=[Path(p) for p in search_paths], hwdb_paths=hwdb_paths)
+
+
+def load_spec(
+    path: Path,
+    *,
+    search_paths: Sequence[Path] = (),
+    hwdb_paths: Sequence[Path] | None = None,
+) -> ir.Spec:
+    """Read, parse, resolve and check a spec file.
+
+    Raises `UserError` when the file cannot be read and `CompileError` carrying every diagnostic of
+    the first phase (syntax, then resolve/check) that found errors.
+    """
+    source = read_source(Path(path))
+    return compile_source(source, path=Path(path), search_paths=search_paths, hwdb_paths=hwdb_paths)
