@@ -7,9 +7,9 @@ An entry lives in `<root>/<vendor>/<device>/<engine>@<version>/entry.yaml`. Spec
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 ENTRY_FILE = "entry.yaml"
 ENV_PATH = "LLMSIM_HWDB_PATH"
@@ -73,3 +73,30 @@ def parse_spec_name(text: str) -> tuple[str, str] | None:
     if not name or not version:
         return None
     return entry, f"{name}@{version}"
+
+
+def ref_for_dir(path: Path) -> EntryRef | None:
+    """The EntryRef of an entry folder given by path (`.../<vendor>/<device>/<engine>@<version>`)."""
+    path = Path(path)
+    if not (path / ENTRY_FILE).is_file() or "@" not in path.name:
+        return None
+    return EntryRef(f"{path.parent.parent.name}/{path.parent.name}", path.name, path)
+
+
+def match_entries(name: str, refs: Sequence[EntryRef]) -> list[EntryRef]:
+    """Entries a user's name selects. Accepted forms: "nvidia/h100-sxm" (every engine),
+    "nvidia/h100-sxm@vllm" (every version), "nvidia/h100-sxm@vllm@0.24.0" and the spec form
+    "nvidia/h100-sxm@vllm-0.24.0"."""
+    entry, _, engine = name.partition("@")
+    out = [r for r in refs if r.entry == entry]
+    if not engine:
+        return out
+    exact = [r for r in out if r.engine == engine]
+    if exact:
+        return exact
+    spec = parse_spec_name(name)
+    if spec is not None:
+        exact = [r for r in out if (r.entry, r.engine) == spec]
+        if exact:
+            return exact
+    return [r for r in out if r.engine.split("@", 1)[0] == engine]
