@@ -32,12 +32,12 @@ class BatchShape:
         self.prefills = prefills  # (chunk tokens, tokens already cached before the chunk) per prefill
 
     @classmethod
-    def decode(cls, n: int, kv: int) -> "BatchShape":
+    def decode(cls, n: int, kv: int) -> BatchShape:
         """`n` sequences decoding with `kv` tokens of context each."""
         return cls(n, n, n, n * kv, kv, ())
 
     @classmethod
-    def prefill(cls, chunk: int, past: int = 0) -> "BatchShape":
+    def prefill(cls, chunk: int, past: int = 0) -> BatchShape:
         """One prefill chunk of `chunk` tokens after `past` cached tokens."""
         return cls(chunk, 1, 0, 0, 0, ((chunk, past),))
 

@@ -1,0 +1,359 @@
+"""Paged KV cache of one instance, with vLLM V1's automatic prefix caching.
+
+A request holds ceil(num_computed / block_size) blocks. Without prefix caching only the number of
+free blocks matters (`PagedKVCache`). With it (`PrefixCachingKVCache`) blocks have identity, as in
+vLLM's `BlockPool`:
+
+- a full block is entered in the cache under a key that covers its tokens and every token before it
+  (a chain: key_j = hash((key_{j-1}, tokens of block j))), so equal keys mean equal prefixes;
+- blocks are shared by reference count; a block whose count drops to zero goes to the tail of one
+  free queue but keeps its key, so a later request can still hit it;
+- a new block is taken from the head of the free queue (least recently freed first), dropping its
+  key if it had one; a request's blocks are freed tail first, so its last blocks are evicted first;
+- a cache hit is a run of leading blocks and never the whole prompt: the last token is always
+  recomputed to produce logits, so at most (num_tokens - 1) // block_size blocks hit;
+- like vLLM, identical blocks computed at the same time are not de-duplicated: a key may name
+  several blocks, and a lookup takes the one entered first.
+
+Keys come from the request's content: prompt token ids (exact sharing), or block-level content ids
+such as Mooncake's `hash_ids` (each covering `HASH_ID_TOKENS` tokens; per-block keys are derived so
+sharing is exact at that granularity for any block size), or nothing (synthetic prompts share
+nothing). Tokens without ids (generated output, synthetic prompts) get keys private to the request:
+they can only be hit by the same request resumed after a preemption. vLLM enters such blocks in the
+cache as soon as they are full; since nobody else can hit them, they are entered here only when the
+request is preempted, which gives the same block choices with a smaller map.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from llmsim.runtime.request import Request
+
+HASH_ID_TOKENS = 512  # tokens covered by one Mooncake hash id
+_ROOT_KEY = 0x6C6C6D73696D  # parent key of a request's first block
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def shared_block_keys(req: Request, block_size: int) -> list[int]:
+    """Keys of the request's full prompt blocks whose content is known (may be empty)."""
+    keys: list[int] = []
+    prev = _ROOT_KEY
+    if req.token_ids is not None:
+        ids = req.token_ids[: req.prompt_len].tolist()
+        for j in range(len(ids) // block_size):
+            prev = hash((prev, tuple(ids[j * block_size : (j + 1) * block_size])))
+            keys.append(prev)
+    elif req.hash_ids is not None:
+        hids = req.hash_ids.tolist()
+        known = min(req.prompt_len, len(hids) * HASH_ID_TOKENS)
+        for j in range(known // block_size):
+            start, end = j * block_size, (j + 1) * block_size
+            segments: list[int] = []
+            for h in range(start // HASH_ID_TOKENS, (end - 1) // HASH_ID_TOKENS + 1):
+                base = h * HASH_ID_TOKENS
+                segments += (hids[h], max(start, base) - base, min(end, base + HASH_ID_TOKENS) - base)
+            prev = hash((prev, *segments))
+            keys.append(prev)
+    return keys
+
+
+class PagedKVCache:
+    """Paged KV blocks without prefix caching: only the free count matters."""
+
+    __slots__ = ("block_size", "free_blocks", "hit_tokens", "num_blocks", "queried_tokens")
+
+    prefix_caching = False
+
+    def __init__(self, num_blocks: int, block_size: int) -> None:
+        self.num_blocks = num_blocks
+        self.block_size = block_size
+        self.free_blocks = num_blocks
+        self.queried_tokens = 0
+        self.hit_tokens = 0
+
+    @property
+    def num_free(self) -> int:
+        return self.free_blocks
+
+    def attach(self, req: Request) -> None:
+        """Prepare a request that joins this instance (it holds no blocks yet)."""
+        req.blocks = 0
+        req.kv_capacity = 0
+
+    def blocks_held(self, req: Request) -> int:
+        return req.blocks  # type: ignore[return-value]
+
+    def lookup(self, req: Request) -> tuple[int, list[int]]:
+        """Cached leading tokens of a waiting request and their blocks: none without caching."""
+        return 0, []
+
+    def record_lookup(self, queried: int, hit: int) -> None:
+        pass
+
+    def allocate_new(self, req: Request, hit_blocks: list[int], num_new_tokens: int) -> bool:
+        """Blocks for a waiting request about to compute `num_new_tokens`; False if they don't fit."""
+        need = _ceil_div(num_new_tokens, self.block_size)
+        if need > self.free_blocks:
+            return False
+        self.free_blocks -= need
+        req.blocks = need
+        req.kv_capacity = need * self.block_size
+        return True
+
+    def allocate(self, req: Request, num_new_tokens: int) -> bool:
+        """Blocks for a running request to compute `num_new_tokens` more; False if they don't fit."""
+        need = _ceil_div(req.num_computed + num_new_tokens, self.block_size) - req.blocks  # type: ignore[operator]
+        if need > 0:
+            if need > self.free_blocks:
+                return False
+            self.free_blocks -= need
+            req.blocks += need  # type: ignore[operator]
+            req.kv_capacity += need * self.block_size
+        return True
+
+    def free(self, req: Request, preempted: bool = False) -> None:
+        self.free_blocks += req.blocks  # type: ignore[operator]
+        req.blocks = 0
+        req.kv_capacity = 0
+
+    def check_invariants(self, holders: Iterable[Request]) -> None:
+        held = 0
+        for r in holders:
+            assert r.blocks == _ceil_div(r.num_computed, self.block_size), f"{r} holds {r.blocks} blocks"
+            assert r.kv_capacity == r.blocks * self.block_size  # type: ignore[operator]
+            held += r.blocks  # type: ignore[operator]
+        assert 0 <= self.free_blocks <= self.num_blocks, f"free blocks {self.free_blocks}"
+        assert held + self.free_blocks == self.num_blocks, (
+            f"blocks leaked: {held} held + {self.free_blocks} free != {self.num_blocks}"
+        )
+
+
+class PrefixCachingKVCache:
+    """Paged KV blocks with hash-chained prefix caching and LRU eviction (vLLM's BlockPool)."""
+
+    __slots__ = (
+        "_dups",
+        "_free_queue",
+        "_key_of",
+        "_map",
+        "_refs",
+        "block_size",
+        "hit_tokens",
+        "num_blocks",
+        "queried_tokens",
+    )
+
+    prefix_caching = True
+
+    def __init__(self, num_blocks: int, block_size: int) -> None:
+        self.num_blocks = num_blocks
+        self.block_size = block_size
+        self._refs = [0] * num_blocks  # holders per block
+        self._key_of: list[object] = [None] * num_blocks  # cache key of each block, None if not cached
+        # Free blocks in eviction order (head first), cached or not. An OrderedDict gives O(1)
+        # pop-from-head, append and removal from the middle, like vLLM's doubly linked free list.
+        self._free_queue: OrderedDict[int, None] = OrderedDict.fromkeys(range(num_blocks))
+        self._map: dict[object, int] = {}  # key -> the first block entered under it
+        self._dups: dict[object, list[int]] = {}  # key -> later blocks with the same key
+        self.queried_tokens = 0
+        self.hit_tokens = 0
+
+    @property
+    def num_free(self) -> int:
+        return len(self._free_queue)
+
+    @property
+    def num_cached(self) -> int:
+        """Blocks currently holding a cache key (in use or evictable)."""
+        return len(self._map) + sum(len(d) for d in self._dups.values())
+
+    def attach(self, req: Request) -> None:
+        """Prepare a request that joins this instance (it holds no blocks yet)."""
+        req.blocks = []
+        req.kv_capacity = 0
+        req.n_registered = 0
+        req.keys = None  # keys depend on the block size
+
+    def blocks_held(self, req: Request) -> int:
+        return len(req.blocks)  # type: ignore[arg-type]
+
+    def record_lookup(self, queried: int, hit: int) -> None:
+        self.queried_tokens += queried
+        self.hit_tokens += hit
+
+    # -- cache map --------------------------------------------------------------------------------
+
+    def _enter(self, block: int, key: object) -> None:
+        self._key_of[block] = key
+        if key in self._map:
+            self._dups.setdefault(key, []).append(block)
+        else:
+            self._map[key] = block
+
+    def _evict(self, block: int) -> None:
+        key = self._key_of[block]
+        if key is None:
+            return
+        self._key_of[block] = None
+        dups = self._dups.get(key)
+        if self._map[key] == block:
+            if dups:
+                self._map[key] = dups.pop(0)
+                if not dups:
+                    del self._dups[key]
+            else:
+                del self._map[key]
+        else:
+            assert dups is not None
+            dups.remove(block)
+            if not dups:
+                del self._dups[key]
+
+    def _take(self, n: int) -> list[int]:
+        """`n` blocks from the head of the free queue, evicting their cached content."""
+        popitem = self._free_queue.popitem
+        refs = self._refs
+        key_of = self._key_of
+        out = []
+        for _ in range(n):
+            b = popitem(last=False)[0]
+            if key_of[b] is not None:
+                self._evict(b)
+            refs[b] = 1
+            out.append(b)
+        return out
+
+    def _register(self, req: Request, upto: int) -> None:
+        """Enter the request's known-content blocks [n_registered, upto) in the cache."""
+        keys = req.keys
+        assert keys is not None
+        upto = min(upto, len(keys))
+        blocks = req.blocks
+        for j in range(req.n_registered, upto):
+            self._enter(blocks[j], keys[j])  # type: ignore[index]
+        if upto > req.n_registered:
+            req.n_registered = upto
+
+    # -- scheduler interface ----------------------------------------------------------------------
+
+    def lookup(self, req: Request) -> tuple[int, list[int]]:
+        """Cached leading tokens of a waiting request (block aligned, < num_tokens) and their blocks."""
+        bs = self.block_size
+        if req.keys is None:
+            req.keys = shared_block_keys(req, bs)
+        keys = req.keys
+        max_blocks = (req.num_tokens - 1) // bs
+        get = self._map.get
+        hits: list[int] = []
+        n_shared = min(len(keys), max_blocks)
+        for j in range(n_shared):
+            b = get(keys[j])
+            if b is None:
+                return len(hits) * bs, hits
+            hits.append(b)
+        if req.preemptions:  # its own generated blocks, entered when it was preempted
+            rid = req.rid
+            for j in range(n_shared, max_blocks):
+                b = get((rid, j))
+                if b is None:
+                    break
+                hits.append(b)
+        return len(hits) * bs, hits
+
+    def allocate_new(self, req: Request, hit_blocks: list[int], num_new_tokens: int) -> bool:
+        """Take the hit blocks and new ones for a waiting request; False (and no change) if short."""
+        bs = self.block_size
+        total = len(hit_blocks) * bs + num_new_tokens
+        need = _ceil_div(total, bs) - len(hit_blocks)
+        refs = self._refs
+        # Hit blocks that sit in the free queue count against the free blocks too.
+        evictable_hits = sum(1 for b in hit_blocks if refs[b] == 0)
+        if need + evictable_hits > len(self._free_queue):
+            return False
+        fq = self._free_queue
+        for b in hit_blocks:
+            if refs[b] == 0:
+                del fq[b]
+            refs[b] += 1
+        req.blocks = hit_blocks + self._take(need)
+        req.kv_capacity = len(req.blocks) * bs
+        req.n_registered = len(hit_blocks)
+        self._register(req, min(total, req.num_tokens) // bs)
+        return True
+
+    def allocate(self, req: Request, num_new_tokens: int) -> bool:
+        blocks = req.blocks
+        total = req.num_computed + num_new_tokens
+        need = _ceil_div(total, self.block_size) - len(blocks)  # type: ignore[arg-type]
+        if need > 0:
+            if need > len(self._free_queue):
+                return False
+            blocks += self._take(need)  # type: ignore[operator]
+            req.kv_capacity = len(blocks) * self.block_size  # type: ignore[arg-type]
+        if req.n_registered < len(req.keys):  # type: ignore[arg-type]
+            self._register(req, min(total, req.num_tokens) // self.block_size)
+        return True
+
+    def free(self, req: Request, preempted: bool = False) -> None:
+        """Release the request's blocks, tail first; a preempted request's full blocks stay cached."""
+        blocks: list[int] = req.blocks  # type: ignore[assignment]
+        if preempted:
+            keys = req.keys
+            assert keys is not None
+            n_shared = len(keys)
+            rid = req.rid
+            for j in range(req.n_registered, req.num_computed // self.block_size):
+                self._enter(blocks[j], keys[j] if j < n_shared else (rid, j))
+        refs = self._refs
+        fq = self._free_queue
+        for b in reversed(blocks):
+            refs[b] -= 1
+            assert refs[b] >= 0, f"block {b} freed twice"
+            if refs[b] == 0:
+                fq[b] = None
+        req.blocks = []
+        req.kv_capacity = 0
+        req.n_registered = 0
+
+    def check_invariants(self, holders: Iterable[Request]) -> None:
+        n = self.num_blocks
+        counts = [0] * n
+        for r in holders:
+            blocks: list[int] = r.blocks  # type: ignore[assignment]
+            assert len(set(blocks)) == len(blocks), f"{r} holds a block twice"
+            assert len(blocks) == _ceil_div(r.num_computed, self.block_size), (
+                f"{r} holds {len(blocks)} blocks"
+            )
+            assert r.kv_capacity == len(blocks) * self.block_size
+            for b in blocks:
+                counts[b] += 1
+        assert counts == self._refs, "reference counts do not match the requests holding the blocks"
+        in_use = sum(1 for c in counts if c)
+        assert in_use + len(self._free_queue) == n, (
+            f"blocks leaked: {in_use} in use + {len(self._free_queue)} free != {n}"
+        )
+        for b in self._free_queue:
+            assert self._refs[b] == 0, f"block {b} is free but referenced"
+        entered = 0
+        for key, b in self._map.items():
+            assert self._key_of[b] == key
+            entered += 1
+        for key, bs in self._dups.items():
+            assert bs and key in self._map
+            for b in bs:
+                assert self._key_of[b] == key
+                entered += 1
+        assert entered == sum(1 for k in self._key_of if k is not None), "cache map out of sync"
+
+
+def make_kv_cache(
+    num_blocks: int, block_size: int, prefix_caching: bool
+) -> PagedKVCache | PrefixCachingKVCache:
+    if prefix_caching:
+        return PrefixCachingKVCache(num_blocks, block_size)
+    return PagedKVCache(num_blocks, block_size)

@@ -1,0 +1,306 @@
+"""Metrics: per-request columns, inter-token gaps as weighted samples, and the summary.
+
+Nothing per completed request stays in Python objects: a finished request's figures go into a row
+buffer that is packed into numpy chunks every `_CHUNK` rows (and, if asked, into a CSV line at
+once). Inter-token latency is kept as (gap_ns, count) pairs, one per distinct gap per step, so a run
+with a billion tokens stores a few numbers per step; its percentiles are computed exactly as
+`np.percentile` would compute them on the expanded array.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+
+from llmsim.runtime.request import Request
+
+COLUMNS = (
+    "id",
+    "workload",
+    "instance",
+    "arrival_ns",
+    "prompt_tokens",
+    "output_tokens",
+    "first_scheduled_ns",
+    "first_token_ns",
+    "finish_ns",
+    "preemptions",
+)
+CSV_HEADER = "id,instance,arrival_s,prompt_tokens,output_tokens,ttft_ms,tpot_ms,e2e_ms,queue_ms,preemptions\n"
+PERCENTILES = (50, 90, 95, 99)
+_CHUNK = 8192
+
+
+class _Rows:
+    """Append-only int64 table: a list buffer packed into numpy chunks."""
+
+    __slots__ = ("_buf", "_chunks", "width")
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._buf: list[tuple[int, ...]] = []
+        self._chunks: list[np.ndarray] = []
+
+    def append(self, row: tuple[int, ...]) -> None:
+        self._buf.append(row)
+        if len(self._buf) >= _CHUNK:
+            self._pack()
+
+    def extend(self, rows: Any) -> None:
+        self._buf.extend(rows)
+        if len(self._buf) >= _CHUNK:
+            self._pack()
+
+    def _pack(self) -> None:
+        if self._buf:
+            self._chunks.append(np.array(self._buf, dtype=np.int64).reshape(-1, self.width))
+            self._buf = []
+
+    def array(self) -> np.ndarray:
+        self._pack()
+        if not self._chunks:
+            return np.zeros((0, self.width), dtype=np.int64)
+        if len(self._chunks) > 1:
+            self._chunks = [np.concatenate(self._chunks)]
+        return self._chunks[0]
+
+
+def _fmt_ns(ns: int, unit_digits: int) -> str:
+    """An integer ns count in a unit of 10**unit_digits ns, written exactly."""
+    sign = "-" if ns < 0 else ""
+    q, r = divmod(abs(ns), 10**unit_digits)
+    return f"{sign}{q}.{r:0{unit_digits}d}"
+
+
+class Recorder:
+    """Collects what a simulation measures, while it runs."""
+
+    __slots__ = ("_csv", "_csv_instances", "_itl", "_rows", "first_arrival_ns", "rejected_ids", "submitted")
+
+    def __init__(self, csv_file: io.TextIOBase | None = None, instance_names: tuple[str, ...] = ()) -> None:
+        self._rows = _Rows(len(COLUMNS))
+        self._itl = _Rows(2)
+        self._csv = csv_file
+        self._csv_instances = instance_names
+        self.submitted = 0
+        self.first_arrival_ns = -1
+        self.rejected_ids: list[int] = []
+        if csv_file is not None:
+            csv_file.write(CSV_HEADER)
+
+    def arrival(self, req: Request) -> None:
+        if self.submitted == 0:
+            self.first_arrival_ns = req.arrival_ns
+        self.submitted += 1
+
+    def reject(self, req: Request) -> None:
+        self.rejected_ids.append(req.rid)
+
+    def add_itl(self, gaps: dict[int, int]) -> None:
+        self._itl.extend(gaps.items())
+
+    def complete(self, r: Request, now: int) -> None:
+        self._rows.append(
+            (
+                r.rid,
+                r.workload,
+                r.instance,
+                r.arrival_ns,
+                r.prompt_len,
+                r.output_len,
+                r.first_scheduled_ns,
+                r.first_token_ns,
+                now,
+                r.preemptions,
+            )
+        )
+        if self._csv is not None:
+            a = r.arrival_ns
+            tpot = ""
+            if r.output_len > 1:
+                tpot = repr((now - r.first_token_ns) / (r.output_len - 1) / 1e6)
+            self._csv.write(
+                f"{r.rid},{self._csv_instances[r.instance]},{_fmt_ns(a, 9)},{r.prompt_len},{r.output_len},"
+                f"{_fmt_ns(r.first_token_ns - a, 6)},{tpot},{_fmt_ns(now - a, 6)},"
+                f"{_fmt_ns(r.first_scheduled_ns - a, 6)},{r.preemptions}\n"
+            )
+
+    def columns(self) -> dict[str, np.ndarray]:
+        table = self._rows.array()
+        order = np.argsort(table[:, 0], kind="stable")  # by request id
+        table = table[order]
+        return {name: np.ascontiguousarray(table[:, i]) for i, name in enumerate(COLUMNS)}
+
+    def itl_samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct inter-token gaps (ns, ascending) and how many times each occurred."""
+        pairs = self._itl.array()
+        if len(pairs) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        values, inverse = np.unique(pairs[:, 0], return_inverse=True)
+        counts = np.zeros(len(values), dtype=np.int64)
+        np.add.at(counts, inverse, pairs[:, 1])
+        return values, counts
+
+
+# -- percentiles ----------------------------------------------------------------------------------
+
+
+def weighted_percentile(sorted_values: np.ndarray, counts: np.ndarray, q: float) -> float:
+    """`np.percentile(np.repeat(sorted_values, counts), q)` (method 'linear') without the repeat.
+
+    Follows numpy's arithmetic step by step (virtual index (n-1)*q/100, floor, lerp with the
+    gamma >= 0.5 branch) so the result is bit-identical.
+    """
+    n = int(counts.sum())
+    if n == 0:
+        return math.nan
+    virtual = np.float64(n - 1) * (np.float64(q) / np.float64(100))
+    cum = np.cumsum(counts)
+    if virtual >= n - 1:
+        return float(sorted_values[-1])
+    if virtual < 0:
+        return float(sorted_values[0])
+    prev = int(np.floor(virtual))
+    gamma = virtual - np.float64(prev)
+    a = np.float64(sorted_values[int(np.searchsorted(cum, prev, side="right"))])
+    b = np.float64(sorted_values[int(np.searchsorted(cum, prev + 1, side="right"))])
+    diff = b - a
+    if gamma >= 0.5:
+        return float(b - diff * (np.float64(1) - gamma))
+    return float(a + diff * gamma)
+
+
+def _stats(values_ms: np.ndarray) -> dict[str, float | None]:
+    if len(values_ms) == 0:
+        return {"mean": None, **{f"p{q}": None for q in PERCENTILES}}
+    out: dict[str, float | None] = {"mean": float(np.mean(values_ms))}
+    for q, v in zip(PERCENTILES, np.percentile(values_ms, PERCENTILES)):
+        out[f"p{q}"] = float(v)
+    return out
+
+
+def _weighted_stats(values_ns: np.ndarray, counts: np.ndarray) -> dict[str, float | None]:
+    n = int(counts.sum())
+    if n == 0:
+        return {"mean": None, **{f"p{q}": None for q in PERCENTILES}}
+    if int(values_ns.max()) * n < 2**62:
+        total_ns = int(np.dot(values_ns, counts))
+    else:  # exact in Python integers
+        total_ns = sum(v * c for v, c in zip(values_ns.tolist(), counts.tolist()))
+    values_ms = values_ns / 1e6
+    out: dict[str, float | None] = {"mean": total_ns / n / 1e6}
+    for q in PERCENTILES:
+        out[f"p{q}"] = weighted_percentile(values_ms, counts, q)
+    return out
+
+
+class SimResult:
+    """What a simulation measured: per-request columns and the summary derived from them."""
+
+    def __init__(
+        self,
+        columns: dict[str, np.ndarray],
+        itl_values_ns: np.ndarray,
+        itl_counts: np.ndarray,
+        *,
+        instance_names: tuple[str, ...],
+        submitted: int,
+        rejected_ids: np.ndarray,
+        num_preempted: int,
+        num_preemptions: int,
+        first_arrival_ns: int,
+        queried_tokens: int,
+        hit_tokens: int,
+        events: int,
+        steps: int,
+        simulated_ns: int,
+        wall_s: float,
+    ) -> None:
+        self.columns = columns
+        self.itl_values_ns = itl_values_ns
+        self.itl_counts = itl_counts
+        self.instance_names = instance_names
+        self.submitted = submitted
+        self.rejected_ids = rejected_ids
+        self.num_preempted = num_preempted  # requests preempted at least once
+        self.num_preemptions = num_preemptions  # preemption events
+        self.first_arrival_ns = first_arrival_ns
+        self.queried_tokens = queried_tokens
+        self.hit_tokens = hit_tokens
+        self.events = events
+        self.steps = steps
+        self.simulated_ns = simulated_ns
+        self.wall_s = wall_s  # wall-clock seconds the simulation took; not part of summary()
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        # result.arrival_ns, result.finish_ns, ...: the per-request columns, ordered by request id.
+        columns = self.__dict__.get("columns")
+        if columns is not None and name in columns:
+            return columns[name]
+        raise AttributeError(name)
+
+    @property
+    def completed(self) -> int:
+        return len(self.columns["id"])
+
+    # -- derived per-request metrics (ns, int64 or float64), one entry per completed request -------
+
+    def ttft_ns(self) -> np.ndarray:
+        c = self.columns
+        return c["first_token_ns"] - c["arrival_ns"]
+
+    def e2e_ns(self) -> np.ndarray:
+        c = self.columns
+        return c["finish_ns"] - c["arrival_ns"]
+
+    def queue_ns(self) -> np.ndarray:
+        c = self.columns
+        return c["first_scheduled_ns"] - c["arrival_ns"]
+
+    def tpot_ns(self) -> np.ndarray:
+        """(last token - first token) / (output tokens - 1), for requests with more than one."""
+        c = self.columns
+        multi = c["output_tokens"] > 1
+        return (c["finish_ns"][multi] - c["first_token_ns"][multi]) / (c["output_tokens"][multi] - 1)
+
+    def summary(self) -> dict[str, Any]:
+        c = self.columns
+        completed = self.completed
+        span_ns = int(c["finish_ns"].max()) - self.first_arrival_ns if completed else 0
+        if not completed:
+            throughput = {"requests_per_s": 0.0, "input_tokens_per_s": 0.0, "output_tokens_per_s": 0.0}
+        elif span_ns > 0:
+            span_s = span_ns / 1e9
+            throughput = {
+                "requests_per_s": completed / span_s,
+                "input_tokens_per_s": int(c["prompt_tokens"].sum()) / span_s,
+                "output_tokens_per_s": int(c["output_tokens"].sum()) / span_s,
+            }
+        else:  # everything completed at the instant it arrived (zero-time steps): no rate
+            throughput = {"requests_per_s": None, "input_tokens_per_s": None, "output_tokens_per_s": None}
+        return {
+            "metrics": {
+                "ttft_ms": _stats(self.ttft_ns() / 1e6),
+                "tpot_ms": _stats(self.tpot_ns() / 1e6),
+                "itl_ms": _weighted_stats(self.itl_values_ns, self.itl_counts),
+                "e2e_ms": _stats(self.e2e_ns() / 1e6),
+                "queue_ms": _stats(self.queue_ns() / 1e6),
+            },
+            "throughput": throughput,
+            "requests": {
+                "submitted": self.submitted,
+                "completed": completed,
+                "preempted": self.num_preempted,
+                "preemptions": self.num_preemptions,
+                "rejected": len(self.rejected_ids),
+            },
+            "prefix_cache": {
+                "queried_tokens": self.queried_tokens,
+                "hit_tokens": self.hit_tokens,
+                "hit_rate": self.hit_tokens / self.queried_tokens if self.queried_tokens else None,
+            },
+            "sim": {"events": self.events, "steps": self.steps, "simulated_s": self.simulated_ns / 1e9},
+        }

@@ -1,0 +1,84 @@
+"""A request in flight: the state an instance's scheduler and KV cache act on.
+
+A `Request` lives from its arrival until it completes; its figures are then copied into the metric
+columns and the object is dropped, so memory grows with the requests in flight, not with the run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Request:
+    """One generation request. Token counts follow vLLM's `Request`:
+
+    `num_tokens` = prompt tokens + output tokens generated so far; `num_computed` tokens have their KV
+    in the cache (or are scheduled in the step running now); a step that brings `num_computed` up to
+    `num_tokens` samples the next output token.
+    """
+
+    __slots__ = (
+        "arrival_ns",
+        "blocks",
+        "client",
+        "first_scheduled_ns",
+        "first_token_ns",
+        "hash_ids",
+        "instance",
+        "keys",
+        "kv_capacity",
+        "last_token_ns",
+        "n_registered",
+        "num_computed",
+        "num_output",
+        "output_len",
+        "preemptions",
+        "prompt_len",
+        "rid",
+        "running",
+        "token_ids",
+        "workload",
+    )
+
+    def __init__(
+        self,
+        rid: int,
+        workload: int,
+        arrival_ns: int,
+        prompt_len: int,
+        output_len: int,
+        token_ids: np.ndarray | None = None,
+        hash_ids: np.ndarray | None = None,
+        client: int = -1,
+    ) -> None:
+        self.rid = rid  # unique within a simulation, in order of arrival
+        self.workload = workload  # index of the workload it came from
+        self.client = client  # closed-loop client, -1 for open-loop arrivals
+        self.arrival_ns = arrival_ns
+        self.prompt_len = prompt_len
+        self.output_len = output_len  # tokens to generate; the request finishes after the last one
+        self.token_ids = token_ids  # prompt token ids, when the source has them
+        self.hash_ids = hash_ids  # or block-level content ids (Mooncake: 512 tokens each)
+        self.instance = -1
+        self.num_computed = 0
+        self.num_output = 0
+        self.preemptions = 0
+        self.first_scheduled_ns = -1
+        self.first_token_ns = -1
+        self.last_token_ns = -1
+        self.running = False  # in its instance's running list (False once finished or preempted)
+        # KV cache state, owned by the instance's KV cache (see kv_cache.py).
+        self.blocks: list[int] | int = 0  # block ids (prefix caching) or a block count (no caching)
+        self.kv_capacity = 0  # tokens the blocks it holds can store (blocks * block_size)
+        self.n_registered = 0  # leading blocks entered in the prefix cache
+        self.keys: list | None = None  # prefix-cache keys of the request's full blocks, built lazily
+
+    @property
+    def num_tokens(self) -> int:
+        return self.prompt_len + self.num_output
+
+    def __repr__(self) -> str:
+        return (
+            f"Request({self.rid}, prompt={self.prompt_len}, output={self.num_output}/{self.output_len}, "
+            f"computed={self.num_computed})"
+        )

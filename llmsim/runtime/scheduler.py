@@ -1,0 +1,172 @@
+"""Schedulers: what an instance computes in its next step. One class per policy, registered by name.
+
+A scheduler reads and updates its instance's queues (`waiting`, a deque; `running`, a list) and KV
+cache, and returns the step's `BatchShape` with the requests it scheduled. It never reads time to
+decide anything and never touches other instances.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llmsim.runtime.batch import BatchShape
+from llmsim.runtime.registry import Registry
+from llmsim.runtime.request import Request
+from llmsim.runtime.spec import InstanceSpec
+
+if TYPE_CHECKING:
+    from llmsim.runtime.instance import Instance
+
+
+class Scheduler:
+    """Base class of scheduler policies."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: InstanceSpec) -> None:
+        self.spec = spec
+
+    def schedule(self, inst: Instance, now: int) -> tuple[BatchShape, list[Request]] | None:
+        """Plan the step starting at `now`; None when nothing can run."""
+        raise NotImplementedError
+
+
+SCHEDULERS: Registry[Scheduler] = Registry("scheduler", "llmsim.schedulers")
+register_scheduler = SCHEDULERS.register
+
+
+@register_scheduler("vllm")
+class VLLMScheduler(Scheduler):
+    """vLLM V1's continuous batching (`vllm/v1/core/sched/scheduler.py`, FCFS policy).
+
+    1. Running requests, in order, while token budget is left: each asks for all its uncomputed
+       tokens (a decode 1, a prefill the rest of its prompt), capped by `long_prefill_token_threshold`
+       and by the budget. If its KV blocks cannot be allocated, the last running request is preempted
+       (recompute: its blocks are freed, it restarts from zero at the front of the waiting queue) and
+       the allocation retried; if the request preempted is the one being scheduled, scheduling of
+       running requests stops.
+    2. Only if nothing was preempted: waiting requests in FCFS order while budget is left and fewer
+       than `max_num_seqs` run. A prefix-cache lookup gives tokens already computed; the rest (the
+       prompt, plus the output so far for a preempted request) is capped by the threshold and, with
+       chunked prefill, by the budget (without it, a request that does not fit stops admission); a
+       request whose blocks cannot be allocated stops admission.
+    """
+
+    __slots__ = ("chunked", "max_seqs", "max_tokens", "threshold")
+
+    def __init__(self, spec: InstanceSpec) -> None:
+        super().__init__(spec)
+        self.max_tokens = spec.max_num_batched_tokens
+        self.max_seqs = spec.max_num_seqs
+        self.threshold = spec.long_prefill_token_threshold
+        self.chunked = spec.chunked_prefill
+
+    def schedule(self, inst: Instance, now: int) -> tuple[BatchShape, list[Request]] | None:
+        budget = self.max_tokens
+        threshold = self.threshold
+        running = inst.running
+        kv = inst.kv
+        batch: list[Request] = []
+        prefills: list[tuple[int, int]] = []
+        n_decode = kv_sum = kv_max = 0
+        preemptions_before = inst.preemptions
+
+        # 1. Running requests.
+        i = 0
+        while i < len(running) and budget > 0:
+            r = running[i]
+            computed = r.num_computed
+            remaining = r.prompt_len + r.num_output - computed
+            if remaining == 1 and r.num_output:  # a decode
+                # Its blocks have room for one more token unless the last one is full. (A decode
+                # never enters blocks in the prefix cache: those are all prompt blocks.)
+                if computed >= r.kv_capacity and not self._allocate(inst, r, 1):
+                    break
+                n_decode += 1
+                kv_sum += computed + 1
+                if computed + 1 > kv_max:
+                    kv_max = computed + 1
+                r.num_computed = computed + 1
+                budget -= 1
+            else:  # a prefill chunk, or the recompute of a preempted request
+                n = remaining
+                if 0 < threshold < n:
+                    n = threshold
+                if n > budget:
+                    n = budget
+                # (vLLM also caps n at max_model_len - 1 - computed; never binding here because
+                # requests longer than max_model_len are rejected at arrival.)
+                if not self._allocate(inst, r, n):
+                    break
+                prefills.append((n, computed))
+                r.num_computed = computed + n
+                budget -= n
+            batch.append(r)
+            i += 1
+
+        # 2. Waiting requests, unless this step preempted something.
+        if inst.preemptions == preemptions_before:
+            waiting = inst.waiting
+            max_seqs = self.max_seqs
+            while waiting and budget > 0 and len(running) < max_seqs:
+                r = waiting[0]
+                hit, hit_blocks = kv.lookup(r)
+                num_tokens = r.prompt_len + r.num_output
+                remaining = num_tokens - hit
+                n = remaining
+                if 0 < threshold < n:
+                    n = threshold
+                if n > budget:
+                    if not self.chunked:
+                        break
+                    n = budget
+                if not kv.allocate_new(r, hit_blocks, n):
+                    break
+                waiting.popleft()
+                running.append(r)
+                r.running = True
+                # Hit accounting covers requests whose content is known; a resumed request's own
+                # blocks are not prefix-cache hits.
+                if r.preemptions == 0 and (r.token_ids is not None or r.hash_ids is not None):
+                    kv.record_lookup(num_tokens, hit)
+                if r.first_scheduled_ns < 0:
+                    r.first_scheduled_ns = now
+                if remaining == 1 and r.num_output:
+                    n_decode += 1
+                    kv_sum += num_tokens
+                    if num_tokens > kv_max:
+                        kv_max = num_tokens
+                else:
+                    prefills.append((n, hit))
+                r.num_computed = hit + n
+                budget -= n
+                batch.append(r)
+
+        if not batch:
+            return None
+        shape = BatchShape(self.max_tokens - budget, len(batch), n_decode, kv_sum, kv_max, tuple(prefills))
+        return shape, batch
+
+    def _allocate(self, inst: Instance, r: Request, n: int) -> bool:
+        """KV slots for `n` more tokens of running request `r`, preempting from the tail of the
+        running list until they fit; False if `r` itself had to be preempted."""
+        kv = inst.kv
+        running = inst.running
+        while not kv.allocate(r, n):
+            victim = running.pop()
+            self.preempt(inst, victim)
+            if victim is r:
+                return False
+        return True
+
+    @staticmethod
+    def preempt(inst: Instance, r: Request) -> None:
+        """Preemption by recompute: free the KV, forget computed tokens, wait at the front."""
+        inst.kv.free(r, preempted=True)
+        r.num_computed = 0
+        r.preemptions += 1
+        r.running = False
+        inst.waiting.appendleft(r)
+        inst.preemptions += 1
+        if r.preemptions == 1:
+            inst.preempted_requests += 1
