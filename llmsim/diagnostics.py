@@ -8,10 +8,10 @@ once. Error text is API: tests compare it exactly.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class SourceFile:
         return lines[number - 1] if 1 <= number <= len(lines) else ""
 
     @classmethod
-    def read(cls, path: Path, display: str | None = None) -> "SourceFile":
+    def read(cls, path: Path, display: str | None = None) -> SourceFile:
         return cls(display or str(path), path.read_text(encoding="utf-8"))
 
 
@@ -47,13 +47,13 @@ class Span:
     def __repr__(self) -> str:  # keeps IR dumps short and stable
         return f"{self.source.path}:{self.line}:{self.col}"
 
-    def merge(self, other: "Span") -> "Span":
+    def merge(self, other: Span) -> Span:
         start = min((self.line, self.col), (other.line, other.col))
         end = max((self.end_line, self.end_col), (other.end_line, other.end_col))
         return Span(self.source, start[0], start[1], end[0], end[1])
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 

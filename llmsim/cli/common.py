@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import NoReturn
 
 from llmsim.diagnostics import CompileError, UserError
 
@@ -15,10 +17,17 @@ DEBUG_ENV = "LLMSIM_DEBUG"
 INPUT_SUFFIXES = {".llms", ".yaml", ".yml"}
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are user errors (exit 1, rendered like every other diagnostic)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(message, help=f"run `{self.prog} --help` for usage")
+
+
 def run_guarded(body: Callable[[], int]) -> int:
     """Run a command body: diagnostics and user errors exit 1, anything unexpected exits 2."""
     try:
-        return body()
+        return int(body() or 0)
     except CompileError as exc:
         print("\n\n".join(d.render() for d in exc.diagnostics), file=sys.stderr)
         errors = sum(1 for d in exc.diagnostics if d.severity.value == "error")
@@ -27,12 +36,14 @@ def run_guarded(body: Callable[[], int]) -> int:
     except UserError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_USER
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USER)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into exit code 2
+    except Exception as exc:
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
         print(f"internal error: {type(exc).__name__}: {exc}\n"

@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rich.console import Console
 
-from llmsim.cli.common import guard_output_path, run_guarded
+from llmsim.cli.common import ArgumentParser, guard_output_path, run_guarded
 from llmsim.diagnostics import UserError
 
 EMIT_STAGES = ("ast", "graph", "plan")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
         prog="llmsimc",
         description="Compile an llmsim spec (.llms) and simulate it.",
     )
@@ -36,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_guarded(lambda: _run(args))
+    return run_guarded(lambda: _run(build_parser().parse_args(argv)))
 
 
 def _run(args: argparse.Namespace) -> int:

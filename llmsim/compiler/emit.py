@@ -18,7 +18,7 @@ from llmsim.runtime.batch import BatchShape
 def _ranges(layers: list[int]) -> str:
     parts: list[str] = []
     start = prev = layers[0]
-    for layer in layers[1:] + [None]:  # type: ignore[list-item]
+    for layer in [*layers[1:], None]:
         if layer is not None and layer == prev + 1:
             prev = layer
             continue

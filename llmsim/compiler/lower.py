@@ -10,8 +10,9 @@ fallbacks are listed in every report, never silent.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -59,7 +60,7 @@ class Lowering:
     ops: list[LoweredOp]
     token_curves_us: dict[str, np.ndarray]  # family -> latency for m tokens (all layers)
     seq_curves_us: dict[str, np.ndarray]  # family -> latency for s sequences
-    attention: "AttentionCost"
+    attention: AttentionCost
     fallbacks: list[Fallback] = field(default_factory=list)
 
 

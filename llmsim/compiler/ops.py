@@ -26,7 +26,7 @@ class Operator:
     def describe(self) -> str:
         return ""
 
-    def with_name(self, name: str) -> "Operator":
+    def with_name(self, name: str) -> Operator:
         return replace(self, name=name)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from llmsim.compiler import catalog
 from llmsim.compiler.graph import build_graph
@@ -88,7 +89,7 @@ def _load_models(spec: ir.Spec, bag: DiagnosticBag) -> dict[str, ModelConfig]:
         try:
             models[decl.name] = load_model(path, decl.catalog or path.stem)
         except ModelConfigError as exc:
-            bag.error(str(exc), decl.span,
+            bag.error(str(exc), ir.span_of(decl, "catalog" if decl.catalog else "config"),
                       label="not supported yet" if exc.unsupported else "cannot build this model",
                       help="supported today: dense Llama and Qwen3 decoders" if exc.unsupported else "")
     return models
@@ -98,19 +99,22 @@ def _plan_pool(pool: ir.PoolDecl, decl: ir.ModelDecl, model: ModelConfig, entry:
                bag: DiagnosticBag) -> InstancePlan | None:
     unsupported = []
     if pool.pp > 1:
-        unsupported.append("pipeline parallelism (`pp` > 1)")
+        unsupported.append(("pipeline parallelism (`pp` > 1)", "pp"))
     if pool.role != "unified":
-        unsupported.append(f"`role = {pool.role}` (prefill/decode disaggregation)")
-    for what in unsupported:
-        bag.error(f"{what} is not supported yet", pool.span, label="in this pool",
+        unsupported.append((f"`role = {pool.role}` (prefill/decode disaggregation)", "role"))
+    for what, key in unsupported:
+        bag.error(f"{what} is not supported yet", ir.span_of(pool, key), label="not supported yet",
                   help="remove it, or keep the spec for a later llmsim version")
     if unsupported:
         return None
     try:
         graph = shard_graph(build_graph(model, decl.dtype), model, pool.tp)
     except ShardError as exc:
-        bag.error(str(exc), pool.span, label="tensor parallelism does not divide the model",
-                  help=f"choose a `tp` that divides {model.num_heads}")
+        divisors = [d for d in range(1, model.num_heads + 1)
+                    if model.num_heads % d == 0 and model.intermediate_size % d == 0
+                    and (model.num_kv_heads % d == 0 or d % model.num_kv_heads == 0)]
+        bag.error(str(exc), ir.span_of(pool, "tp"), label="does not divide the model",
+                  help="choose `tp` among " + ", ".join(str(d) for d in divisors))
         return None
     sched, kv = pool.scheduler, pool.kv_cache
     lowering = lower(graph, entry, kv_dtype=decl.kv_dtype, max_tokens=sched.max_num_batched_tokens,
@@ -122,7 +126,7 @@ def _plan_pool(pool: ir.PoolDecl, decl: ir.ModelDecl, model: ModelConfig, entry:
     max_len = decl.max_model_len or model.max_position_embeddings
     if memory.kv_blocks == 0:
         gib = (memory.weight_bytes + memory.activation_bytes + memory.reserve_bytes) / 2**30
-        bag.error(f"`{model.name}` does not fit on `{entry.entry}` at tp = {pool.tp}", pool.span,
+        bag.error(f"`{model.name}` does not fit on `{entry.entry}` at tp = {pool.tp}", ir.span_of(pool, "tp"),
                   label="no memory left for the KV cache",
                   notes=[f"weights, activations and runtime reserve take {gib:.1f} GiB per device of "
                          f"{memory.usable_bytes / 2**30:.1f} GiB usable"],
@@ -130,10 +134,17 @@ def _plan_pool(pool: ir.PoolDecl, decl: ir.ModelDecl, model: ModelConfig, entry:
         return None
     if memory.kv_tokens < max_len:
         bag.error(f"the KV cache of pool `{pool.name}` holds {memory.kv_tokens} tokens, fewer than "
-                  f"max_model_len = {max_len}", decl.span if decl.max_model_len is None else pool.span,
+                  f"max_model_len = {max_len}", ir.span_of(decl, "max_model_len"),
                   label="one request of the maximum length would not fit",
                   help=f"set `max_model_len = {memory.kv_tokens}` (or less) in model `{decl.name}`, "
                   "or give the KV cache more memory")
+        return None
+    if not sched.chunked_prefill and sched.max_num_batched_tokens < max_len:
+        bag.error(f"without chunked prefill, `max_num_batched_tokens` ({sched.max_num_batched_tokens}) must be "
+                  f"at least max_model_len ({max_len})", ir.span_of(sched, "max_num_batched_tokens"),
+                  label="a long prompt could never be scheduled",
+                  help=f"set `max_num_batched_tokens = {max_len}`, enable `chunked_prefill`, or lower "
+                  f"`max_model_len` in model `{decl.name}`")
         return None
     hardware = HardwareUse(entry.entry, entry.engine, entry.sha256, entry.kind)
     return InstancePlan(pool=pool.name, model=model, dtype=decl.dtype, kv_dtype=decl.kv_dtype, tp=pool.tp,

@@ -21,7 +21,7 @@ def test_llama_8b_has_every_operator_of_every_layer():
         for op in per_layer:
             assert f"L{layer}.{op}" in g
     assert nx.is_directed_acyclic_graph(g)
-    assert list(nx.topological_sort(g))[0] == "embed"
+    assert next(iter(nx.topological_sort(g))) == "embed"
 
 
 def test_qwen3_layers_add_qk_norm():

@@ -26,7 +26,8 @@ def test_tp4_divides_heads_and_mlp_and_inserts_allreduces():
     assert s.nodes["L0.qkv_proj"]["op"] == Gemm("qkv_proj", n=(16 + 2 * 2) * 128, k=8192)
     assert s.nodes["L0.gate_up_proj"]["op"] == Gemm("gate_up_proj", n=2 * 28672 // 4, k=8192)
     assert s.nodes["L0.down_proj"]["op"] == Gemm("down_proj", n=8192, k=28672 // 4)
-    allreduces = [n for n, d in s.nodes(data=True) if isinstance(d["op"], Collective) and d["op"].kind == "all_reduce"]
+    allreduces = [n for n, d in s.nodes(data=True)
+                  if isinstance(d["op"], Collective) and d["op"].kind == "all_reduce"]
     assert len(allreduces) == 2 * 80 + 1  # after o_proj and down_proj in every layer, and the embedding
     assert s.has_edge("L0.o_proj", "L0.o_proj_allreduce")
     assert s.has_edge("L0.o_proj_allreduce", "L0.post_attn_norm")
