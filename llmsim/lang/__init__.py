@@ -3,6 +3,7 @@
     spec = load_spec(Path("cluster.llms"))          # parse, resolve, check; CompileError on mistakes
     module = parse(SourceFile.read(path))           # syntax only
     print(emit_ast(module))                         # the stable text dump behind `--emit ast`
+    text = format_source(source)                    # the canonical layout (`llmsimc fmt`)
 
 Each phase collects every diagnostic it finds; the pipeline stops at the end of the syntax phase,
 then at the end of the resolve/check phase.
@@ -17,9 +18,21 @@ from llmsim.diagnostics import SourceFile, UserError
 from llmsim.lang import ast, ir
 from llmsim.lang.check import check
 from llmsim.lang.emit import emit_ast, emit_ir
+from llmsim.lang.params import parse_defines
 from llmsim.lang.parser import parse
 
-__all__ = ["ast", "check", "compile_source", "emit_ast", "emit_ir", "ir", "load_spec", "parse", "read_source"]
+__all__ = [
+    "ast",
+    "check",
+    "compile_source",
+    "emit_ast",
+    "emit_ir",
+    "format_source",
+    "ir",
+    "load_spec",
+    "parse",
+    "read_source",
+]
 
 
 def read_source(path: Path) -> SourceFile:
@@ -46,10 +59,22 @@ def compile_source(
     path: Path,
     search_paths: Sequence[Path] = (),
     hwdb_paths: Sequence[Path] | None = None,
+    defines: Sequence[str] = (),
+    point: int | None = None,
 ) -> ir.Spec:
-    """Parse and check text that belongs at `path` (whose folder relative paths start from)."""
+    """Parse and check text that belongs at `path` (whose folder relative paths start from).
+
+    `defines` are `-D` arguments (`"tp=4"`); `point` picks a sweep point (None: the params' values)."""
+    parsed = parse_defines(tuple(defines))
     module = parse(source)
-    return check(module, path=Path(path), search_paths=[Path(p) for p in search_paths], hwdb_paths=hwdb_paths)
+    return check(
+        module,
+        path=Path(path),
+        search_paths=[Path(p) for p in search_paths],
+        hwdb_paths=hwdb_paths,
+        defines=parsed,
+        point=point,
+    )
 
 
 def load_spec(
@@ -57,11 +82,15 @@ def load_spec(
     *,
     search_paths: Sequence[Path] = (),
     hwdb_paths: Sequence[Path] | None = None,
+    defines: Sequence[str] = (),
+    point: int | None = None,
 ) -> ir.Spec:
-    """Read, parse, resolve and check a spec file.
+    """Read, parse, resolve and check a spec file (its imports too).
 
     Raises `UserError` when the file cannot be read and `CompileError` carrying every diagnostic of
     the first phase (syntax, then resolve/check) that found errors.
     """
     source = read_source(Path(path))
-    return compile_source(source, path=Path(path), search_paths=search_paths, hwdb_paths=hwdb_paths)
+    return compile_source(
+        source, path=Path(path), search_paths=search_paths, hwdb_paths=hwdb_paths, defines=defines, point=point
+    )

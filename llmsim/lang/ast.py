@@ -126,7 +126,7 @@ class Block:
     kind: Ident
     name: Ident | None
     index: Expr | None
-    body: tuple[Attr | Block, ...]
+    body: tuple[Attr | Block | Constraint, ...]
     span: Span
 
     @property
@@ -144,7 +144,35 @@ class UseHardware:
     span: Span
 
 
-Item = UseHardware | Block
+@dataclass(frozen=True)
+class Constraint:
+    """`ttft.p99 < 500ms` inside a block (only `slo` blocks accept them)."""
+
+    target: Ref
+    op: str  # "<" | "<=" | ">" | ">="
+    value: Expr
+    span: Span
+    op_span: Span
+
+
+@dataclass(frozen=True)
+class Import:
+    """`import "nodes.llms"`: another `.llms` file whose declarations this one may use."""
+
+    target: String
+    span: Span
+
+
+@dataclass(frozen=True)
+class Param:
+    """`param tp = 2`: a named value, overridable with `-D tp=4` and sweepable."""
+
+    name: Ident
+    value: Expr
+    span: Span
+
+
+Item = UseHardware | Import | Param | Block
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ from typing import Any
 from llmsim.diagnostics import DiagnosticBag, Span, did_you_mean, suggestion_text
 from llmsim.lang import ast, ir, schema
 from llmsim.lang.evaluate import Evaluator, describe, is_numeric, literal_text
-from llmsim.lang.resolve import PathResolver, Symbols, check_head, resolve, where
+from llmsim.lang.modules import load_imports
+from llmsim.lang.params import Define, Params, substitute
+from llmsim.lang.resolve import STAGE_KINDS, PathResolver, Symbols, check_head, resolve, where
 from llmsim.lang.schema import (
     BlockSchema,
     Bool,
@@ -51,10 +53,16 @@ def check(
     path: Path,
     search_paths: Sequence[Path] = (),
     hwdb_paths: Sequence[Path] | None = None,
+    defines: Sequence[Define] = (),
+    point: int | None = None,
 ) -> ir.Spec:
-    """Resolve and check a parsed spec; raises CompileError with every diagnostic of the phase."""
+    """Resolve and check a parsed spec; raises CompileError with every diagnostic of the phase.
+
+    `defines` are the `-D` overrides; `point` selects a sweep point (None: the params' values)."""
     bag = DiagnosticBag()
-    spec = check_into(module, bag, path=path, search_paths=search_paths, hwdb_paths=hwdb_paths)
+    spec = check_into(
+        module, bag, path=path, search_paths=search_paths, hwdb_paths=hwdb_paths, defines=defines, point=point
+    )
     bag.check()
     assert spec is not None
     return spec
@@ -67,25 +75,81 @@ def check_into(
     path: Path,
     search_paths: Sequence[Path] = (),
     hwdb_paths: Sequence[Path] | None = None,
+    defines: Sequence[Define] = (),
+    point: int | None = None,
 ) -> ir.Spec | None:
-    symbols = resolve(module, bag, hwdb_paths)
+    modules = load_imports(module, path, search_paths, bag)
+    symbols = resolve(modules, bag, hwdb_paths)
+    params = Params(symbols, bag, defines, point)
+    if point is None and params.sweep is not None and not bag.has_errors:
+        _check_sweep_values(module, bag, params, path, search_paths, hwdb_paths, defines)
     paths = PathResolver(path.parent, tuple(search_paths))
-    checker = Checker(bag, symbols, paths)
+    checker = Checker(bag, symbols, paths, params)
     spec = checker.spec(path)
+    spec = dataclasses.replace(
+        spec,
+        params=params.decls,
+        sweep=params.sweep,
+        point=point,
+        imports=tuple(ir.ModuleImport(p, s) for p, s in symbols.imports),
+    )
     if not symbols.blocks["pool"] and not _has_kind(module, "pool"):
         bag.error(
             f"`{module.span.path}` defines no pool",
-            None,
+            _end_of(module),
+            label="no pool in this file",
             help="add a block such as `pool main { model = llama  hardware = h100 }`",
         )
     if not symbols.blocks["workload"] and not _has_kind(module, "workload"):
         bag.error(
             f"`{module.span.path}` defines no workload",
-            None,
+            _end_of(module),
+            label="no workload in this file",
             help="add a block such as `workload chat { requests = "
             '100  arrival = poisson(rate = 4/s)  lengths = dataset("sharegpt") }`',
         )
     return None if bag.has_errors else spec
+
+
+def _check_sweep_values(
+    module: ast.Module,
+    bag: DiagnosticBag,
+    params: Params,
+    path: Path,
+    search_paths: Sequence[Path],
+    hwdb_paths: Sequence[Path] | None,
+    defines: Sequence[Define],
+) -> None:
+    """Check every value of the sweep once: at the points that vary one axis from the first point."""
+    sizes = [len(a.steps) for a in params.axes]
+    labels = params.sweep.points() if params.sweep is not None else []
+    seen = {d.render() for d in bag.items}
+    for axis, size in enumerate(sizes):
+        for step in range(size):
+            if step == 0 and axis > 0:
+                continue  # the first point is checked with the first axis
+            index = 0
+            for a, n in enumerate(sizes):
+                index = index * n + (step if a == axis else 0)
+            inner = DiagnosticBag()
+            check_into(module, inner, path=path, search_paths=search_paths, hwdb_paths=hwdb_paths,
+                       defines=defines, point=index)
+            label = ", ".join(f"{k} = {v}" for k, v in labels[index].items())
+            for d in inner.items:
+                if d.render() not in seen:
+                    seen.add(d.render())
+                    bag.extend([dataclasses.replace(d, notes=(*d.notes, f"at sweep point {index} ({label})"))])
+
+
+def _end_of(module: ast.Module) -> Span:
+    """Where a missing block would go: the end of the file."""
+    s = module.span
+    lines = s.source.text.split("\n")
+    line = len(lines)
+    while line > 1 and not lines[line - 1].strip():
+        line -= 1
+    col = len(lines[line - 1]) + 1
+    return Span(s.source, line, col, line, col + 1)
 
 
 def _has_kind(module: ast.Module, kind: str) -> bool:
@@ -101,6 +165,8 @@ class Checked:
     values: dict[str, Any] = field(default_factory=dict)
     where: dict[str, ast.Attr] = field(default_factory=dict)
     nested: dict[str, Checked] = field(default_factory=dict)
+    repeated: dict[str, list[Checked]] = field(default_factory=dict)
+    constraints: list[tuple[ast.Constraint, Any]] = field(default_factory=list)
 
     def has(self, key: str) -> bool:
         return key in self.where
@@ -114,8 +180,11 @@ class Checked:
 
     @property
     def valid(self) -> bool:
-        return all(v is not INVALID for v in self.values.values()) and all(
-            n.valid for n in self.nested.values()
+        return (
+            all(v is not INVALID for v in self.values.values())
+            and all(n.valid for n in self.nested.values())
+            and all(n.valid for ns in self.repeated.values() for n in ns)
+            and all(v is not INVALID for _, v in self.constraints)
         )
 
     @property
@@ -136,44 +205,47 @@ def key_spans(checked: Checked) -> dict[str, Span]:
 
 
 class Checker:
-    def __init__(self, bag: DiagnosticBag, symbols: Symbols, paths: PathResolver):
+    def __init__(self, bag: DiagnosticBag, symbols: Symbols, paths: PathResolver, params: Params | None = None):
         self.bag = bag
         self.symbols = symbols
         self.paths = paths
-        self.evaluator = Evaluator(bag)
+        self.params = params.values if params is not None else {}
+        self.evaluator = Evaluator(bag, names=list(self.params))
 
     # The spec -----------------------------------------------------------------------------------
 
     def spec(self, path: Path) -> ir.Spec:
-        out = ir.Spec(path=path, hardware={k: v for k, v in self.symbols.hardware.items() if v is not None})
+        hardware = {
+            k: v for k, v in self.symbols.hardware.items() if v is not None and k in self.symbols.kept_hardware
+        }
+        out = ir.Spec(path=path, hardware=hardware)
         tables: dict[str, dict[str, Any]] = {
             "model": out.models,
             "pool": out.pools,
             "router": out.routers,
             "workload": out.workloads,
+            "device": out.devices,
+            "link": out.links,
+            "node": out.nodes,
+            "fabric": out.fabrics,
+            "slo": out.slos,
         }
+        simulation = None
         for block, spec, keep in self.symbols.checked:
             checked = self.body(block, spec)
             built = self.build(checked)
             if built is None or not keep:
                 continue
             if spec.kind == "simulation":
-                out = ir.Spec(
-                    out.path, out.hardware, out.models, out.pools, out.routers, out.workloads, built
-                )
-            elif block.name is not None:
-                tables[spec.kind][block.name.name] = built
-        if out.simulation is None:
-            out = ir.Spec(
-                out.path,
-                out.hardware,
-                out.models,
-                out.pools,
-                out.routers,
-                out.workloads,
-                ir.SimulationConfig(seed=0, max_time_ns=None, span=None),
-            )
-        return out
+                simulation = built
+            elif isinstance(built, list):  # a disaggregated pool: its stages
+                for stage in built:
+                    tables[spec.kind][stage.name] = stage
+            else:
+                tables[spec.kind][checked.name] = built
+        return dataclasses.replace(
+            out, simulation=simulation or ir.SimulationConfig(seed=0, max_time_ns=None, span=None)
+        )
 
     # Bodies -------------------------------------------------------------------------------------
 
@@ -182,6 +254,8 @@ class Checker:
         for stmt in block.body:
             if isinstance(stmt, ast.Attr):
                 self.attr(stmt, checked)
+            elif isinstance(stmt, ast.Constraint):
+                self.constraint(stmt, checked)
             else:
                 self.nested(stmt, checked)
         for f in spec.fields:
@@ -258,6 +332,9 @@ class Checker:
             )
             return
         check_head(block, sub, self.bag)
+        if sub.repeated:
+            checked.repeated.setdefault(kind, []).append(self.body(block, sub))
+            return
         first = checked.nested.get(kind)
         if first is not None:
             self.bag.error(
@@ -292,6 +369,11 @@ class Checker:
     # Values -------------------------------------------------------------------------------------
 
     def value(self, t: Type, expr: ast.Expr, f: Field) -> Any:
+        if self.params:
+            substituted = substitute(expr, self.params)
+            if substituted is None:  # a param that was already reported
+                return INVALID
+            expr = substituted
         if isinstance(t, Int):
             return self.integer(t, expr, f)
         if isinstance(t, Measure):
@@ -414,6 +496,16 @@ class Checker:
                 help=help,
             )
             return INVALID
+        if t.whole:
+            if v.denominator != 1:
+                self.bag.error(
+                    f"`{f.name}` must be a whole number of bytes",
+                    expr.span,
+                    label=_found(expr, "not whole"),
+                    help=f"write `{f.name} = {self.example(f)}`",
+                )
+                return INVALID
+            return v.numerator
         if t.to_ns:
             ns = v * _NS_PER_S
             if ns.denominator != 1:
@@ -649,29 +741,250 @@ class Checker:
             return self.model(checked)
         if kind == "workload":
             return self.workload(checked)
-        if not checked.valid:
+        if kind == "pool":
+            return self.pool(checked)
+        if kind == "slo":
+            return self.slo(checked)
+        index = self.index(checked) if checked.schema.indexed else None
+        if not checked.valid or index is INVALID:
             return None
-        return self.generic(checked, checked.block.span)
+        if kind == "router":
+            return self.router(checked)
+        built = self.generic(checked, checked.block.span)
+        if kind == "node":
+            built = dataclasses.replace(built, replicas=index)
+        return built
 
     def generic(self, checked: Checked | None, span: Span, spec: BlockSchema | None = None) -> Any:
         """The IR of a block whose keys map one to one onto its IR class, defaults filled in."""
         spec = spec or (checked.schema if checked else None)
         assert spec is not None and spec.ir is not None
         kwargs: dict[str, Any] = {}
+        fields = {f.name for f in dataclasses.fields(spec.ir)}
         for f in spec.fields:
             kwargs[f.ir_field] = checked.get(f.name) if checked else f.default
         for sub in spec.blocks:
+            if sub.ir is None:  # built by the block's own builder (a pool's stages)
+                continue
+            name = sub.ir_field
+            if sub.repeated:
+                blocks = checked.repeated.get(sub.kind, []) if checked else []
+                kwargs[name] = tuple(self.generic(b, b.block.span, sub) for b in blocks)
+                continue
             inner = checked.nested.get(sub.kind) if checked else None
-            kwargs[sub.kind] = self.generic(inner, inner.block.span if inner else span, sub)
+            if inner is None and sub.optional:
+                kwargs[name] = None
+                continue
+            kwargs[name] = self.generic(inner, inner.block.span if inner else span, sub)
         if spec.named:
             assert checked is not None
             kwargs["name"] = checked.name
-        if checked is not None and "key_spans" in {f.name for f in dataclasses.fields(spec.ir)}:
+        if "replicas" in fields:
+            kwargs["replicas"] = 1
+        if checked is not None and "key_spans" in fields:
             kwargs["key_spans"] = key_spans(checked)
         return spec.ir(**kwargs, span=span)
 
+    def index(self, checked: Checked) -> Any:
+        """`node dgx[2]`: how many such nodes (1 without brackets)."""
+        expr = checked.block.index
+        if expr is None:
+            return 1
+        name = checked.name
+        f = Field(f"{name}[...]", schema.POSITIVE_INT, "", example="2")
+        inner = DiagnosticBag()  # value errors, with their help written as the block head
+        self.bag, outer = inner, self.bag
+        self.evaluator.bag = inner
+        try:
+            value = self.value(schema.POSITIVE_INT, expr, f)
+        finally:
+            self.bag = outer
+            self.evaluator.bag = outer
+        kind = checked.schema.kind
+        outer.extend(dataclasses.replace(d, help=f"write `{kind} {name}[2] {{ ... }}`") for d in inner.items)
+        return value
+
+    # Pools, routers and SLOs ----------------------------------------------------------------------
+
+    def pool(self, checked: Checked) -> Any:
+        stages = {k: checked.nested[k] for k in STAGE_KINDS if k in checked.nested}
+        if stages and checked.has("role"):
+            attr = checked.where["role"]
+            self.bag.error(
+                f"{checked.title} has `prefill` and `decode` blocks and a `role`",
+                attr.key.span,
+                label="the stages set the roles",
+                help="remove `role`: the `prefill { ... }` and `decode { ... }` blocks make two pools",
+            )
+            return None
+        if stages and len(stages) == 1:
+            (present,) = stages
+            absent = "decode" if present == "prefill" else "prefill"
+            self.bag.error(
+                f"{checked.title} has a `{present}` block but no `{absent}` block",
+                stages[present].block.kind.span,
+                label=f"no `{absent}` stage",
+                help=f"add `{absent} {{ ... }}` to the pool (it may be empty), or remove `{present} {{ ... }}`",
+            )
+            return None
+        if not checked.valid:
+            return None
+        if not stages:
+            return self.generic(checked, checked.block.span)
+        out = []
+        for kind, stage in stages.items():
+            merged = _merge(checked, stage)
+            pool = self.generic(merged, stage.block.span, schema.POOL)
+            spans = dict(pool.key_spans)
+            spans["role"] = stage.block.kind.span
+            out.append(
+                dataclasses.replace(
+                    pool, name=f"{checked.name}.{kind}", role=kind, group=checked.name, key_spans=spans
+                )
+            )
+        return out
+
+    def router(self, checked: Checked) -> Any:
+        router = self.generic(checked, checked.block.span)
+        targets: list[str] = []
+        for t in router.targets or ():
+            targets.extend(self.symbols.stages.get(t, (t,))[:1])  # a disaggregated pool: its prefill stage
+        return dataclasses.replace(router, targets=tuple(targets))
+
+    def constraint(self, stmt: ast.Constraint, checked: Checked) -> None:
+        if not checked.schema.constraints:
+            self.bag.error(
+                f"comparisons only go in `slo` blocks, not in {checked.title}",
+                stmt.op_span,
+                label="a comparison",
+                help=f"write `{stmt.target.name} = ...` to set a key",
+            )
+            return
+        checked.constraints.append((stmt, self.objective(stmt, checked)))
+
+    def objective(self, stmt: ast.Constraint, checked: Checked) -> Any:
+        parts = [p.name for p in stmt.target.parts]
+        metric, stat = parts[0], parts[1] if len(parts) > 1 else None
+        legal = [*schema.SLO_METRICS, *schema.SLO_TOTALS]
+        if metric not in legal:
+            help = suggestion_text(did_you_mean(metric, legal)) or "measure one of " + _or(legal)
+            self.bag.error(
+                f"unknown SLO metric `{metric}`",
+                stmt.target.parts[0].span,
+                label="not a metric",
+                help=help,
+            )
+            return INVALID
+        totals = metric in schema.SLO_TOTALS
+        if len(parts) > 2 or (totals and stat is not None):
+            extra = stmt.target.parts[2 if not totals else 1]
+            self.bag.error(
+                f"`{metric}` takes no " + ("statistic" if totals else "more than one statistic"),
+                extra.span.merge(stmt.target.parts[-1].span),
+                label="remove this",
+                help=f"write `{metric} {stmt.op} ...`" if totals else f"write `{metric}.p99 {stmt.op} ...`",
+            )
+            return INVALID
+        if stat is not None and stat not in schema.SLO_STATS:
+            help = suggestion_text(did_you_mean(stat, schema.SLO_STATS)) or "write one of " + _or(schema.SLO_STATS)
+            self.bag.error(f"unknown statistic `{stat}`", stmt.target.parts[1].span, label="not a statistic",
+                           help=help)
+            return INVALID
+        if metric == "itl" and stat is None:
+            self.bag.error(
+                "`itl` needs a statistic",
+                stmt.target.span,
+                label="inter-token gaps have no per-request value",
+                help=f"write `itl.p99 {stmt.op} ...`",
+            )
+            return INVALID
+        upper = stmt.op in ("<", "<=")
+        if totals == upper:
+            good = ">=" if totals else "<"
+            what = "lower bounds" if totals else "upper bounds"
+            self.bag.error(
+                f"`{stmt.target.name}` objectives are {what}",
+                stmt.op_span,
+                label="wrong direction",
+                help=f"write `{stmt.target.name} {good} ...`",
+            )
+            return INVALID
+        for other, _ in checked.constraints:
+            if other.target.name == stmt.target.name:
+                self.bag.error(
+                    f"duplicate objective `{stmt.target.name}`",
+                    stmt.target.span,
+                    label="bounded again here",
+                    notes=[f"first bounded at {where(other.target.span)}"],
+                    help="keep one of them",
+                )
+                return INVALID
+        t = {"attainment": schema.RATIO, "goodput": schema.POSITIVE_RATE}.get(metric, schema.POSITIVE_LATENCY)
+        inner = DiagnosticBag()  # value errors, with their help written as a comparison
+        self.bag, outer = inner, self.bag
+        self.evaluator.bag = inner
+        try:
+            value = self.value(t, stmt.value, Field(stmt.target.name, t, "", example=_SLO_EXAMPLES[metric]))
+        finally:
+            self.bag = outer
+            self.evaluator.bag = outer
+        name = stmt.target.name
+        outer.extend(
+            dataclasses.replace(d, help=d.help.replace(f"`{name} = ", f"`{name} {stmt.op} ")) for d in inner.items
+        )
+        if value is INVALID:
+            return INVALID
+        text = f"{stmt.target.name} {stmt.op} {literal_text(stmt.value) or '...'}"
+        return ir.Objective(metric, stat, stmt.op, value, text, stmt.span)
+
+    def slo(self, checked: Checked) -> Any:
+        if not checked.constraints and checked.valid:
+            self.bag.error(
+                f"{checked.title} sets no objective",
+                checked.block.head_span,
+                label="nothing to check",
+                help="add objectives such as `ttft.p99 < 500ms  attainment >= 95%`",
+            )
+            return None
+        if not checked.valid:
+            return None
+        return ir.SLODecl(
+            name=checked.name,
+            workload=checked.get("workload"),
+            objectives=tuple(v for _, v in checked.constraints),
+            span=checked.block.span,
+            key_spans=key_spans(checked),
+        )
+
     def model(self, checked: Checked) -> ir.ModelDecl | None:
         has_catalog, has_config = checked.has("catalog"), checked.has("config")
+        arch = checked.nested.get("architecture")
+        if arch is not None and (has_catalog or has_config):
+            other = checked.where["catalog" if has_catalog else "config"]
+            self.bag.error(
+                f"{checked.title} sets both `{other.key.name}` and an `architecture` block",
+                arch.block.kind.span,
+                label="second source here",
+                notes=[f"`{other.key.name}` is set at {where(other.key.span)}"],
+                help="keep only one of them: a model comes from the catalog, a config file, or is written out",
+            )
+            return None
+        if arch is not None:
+            if not checked.valid:
+                return None
+            dtype = checked.get("dtype")
+            kv_dtype = checked.get("kv_dtype")
+            return ir.ModelDecl(
+                name=checked.name,
+                catalog=None,
+                config_path=None,
+                dtype=dtype,
+                kv_dtype=dtype if kv_dtype == "auto" else kv_dtype,
+                max_model_len=checked.get("max_model_len"),
+                span=checked.block.span,
+                key_spans=key_spans(checked),
+                architecture=self.generic(arch, arch.block.span),
+            )
         if has_catalog and has_config:
             second = max(
                 checked.where["catalog"], checked.where["config"], key=lambda a: (a.span.line, a.span.col)
@@ -690,7 +1003,8 @@ class Checker:
                 f"missing key `catalog` or `config` in {checked.title}",
                 checked.block.head_span,
                 label="no model source",
-                help='add `catalog = "Llama-3.1-8B"` or `config = "path/to/config.json"`',
+                help='add `catalog = "Llama-3.1-8B"`, `config = "path/to/config.json"` or an `architecture { ... }` '
+                "block",
             )
             return None
         if not checked.valid:
@@ -781,6 +1095,8 @@ class Checker:
             router=checked.get("router"),
             span=checked.block.span,
             key_spans=key_spans(checked),
+            sessions=checked.get("sessions"),
+            priority=checked.get("priority"),
         )
 
     def conflict(self, checked: Checked, key: str, other: str, why: str) -> None:
@@ -792,6 +1108,28 @@ class Checker:
             notes=[f"`{other}` is set at {where(checked.where[other].key.span)}"],
             help=f"remove `{key}` or `{other}`",
         )
+
+
+_SLO_EXAMPLES = {"attainment": "95%", "goodput": "10/s", "ttft": "500ms", "tpot": "50ms", "itl": "50ms",
+                 "e2e": "10s", "queue": "100ms"}
+
+
+def _merge(parent: Checked, stage: Checked) -> Checked:
+    """A stage of a disaggregated pool: the pool's keys and blocks with the stage's on top."""
+    merged = Checked(parent.block, parent.schema, dict(parent.values), dict(parent.where), dict(parent.nested))
+    merged.values.update(stage.values)
+    merged.where.update(stage.where)
+    for kind, inner in stage.nested.items():
+        base = parent.nested.get(kind)
+        if base is None:
+            merged.nested[kind] = inner
+            continue
+        both = Checked(inner.block, inner.schema, {**base.values, **inner.values}, {**base.where, **inner.where})
+        both.repeated = {**base.repeated, **inner.repeated}
+        merged.nested[kind] = both
+    for kind in STAGE_KINDS:
+        merged.nested.pop(kind, None)
+    return merged
 
 
 # Wording helpers --------------------------------------------------------------------------------

@@ -15,10 +15,17 @@ from typing import Any
 
 from llmsim.diagnostics import Span
 from llmsim.lang import ast, ir
+from llmsim.lang.modules import STD_PREFIX, STDLIB
+
+_ROOT: list[str] = []  # the file whose spans `_at` prints without their path (set by emit_ir)
 
 
 def _at(span: Span | None) -> str:
-    return f"@{span.line}:{span.col}" if span is not None else "@-"
+    if span is None:
+        return "@-"
+    if _ROOT and span.path != _ROOT[-1]:
+        return f"@{span.path}:{span.line}:{span.col}"
+    return f"@{span.line}:{span.col}"
 
 
 def emit_ast(module: ast.Module) -> str:
@@ -28,6 +35,10 @@ def emit_ast(module: ast.Module) -> str:
         if isinstance(item, ast.UseHardware):
             alias = f" as {item.alias.name}" if item.alias else ""
             lines.append(f"  use hardware {_string(item.target.value)}{alias} {_at(item.span)}")
+        elif isinstance(item, ast.Import):
+            lines.append(f"  import {_string(item.target.value)} {_at(item.span)}")
+        elif isinstance(item, ast.Param):
+            lines.append(f"  param {item.name.name} = {expr_text(item.value)} {_at(item.span)}")
         else:
             _block(item, 1, lines)
     return "\n".join(lines) + "\n"
@@ -42,6 +53,8 @@ def _block(block: ast.Block, depth: int, lines: list[str]) -> None:
     for stmt in block.body:
         if isinstance(stmt, ast.Attr):
             lines.append(f"{pad}  attr {stmt.key.name} = {expr_text(stmt.value)} {_at(stmt.span)}")
+        elif isinstance(stmt, ast.Constraint):
+            lines.append(f"{pad}  constraint {stmt.target.name} {stmt.op} {expr_text(stmt.value)} {_at(stmt.span)}")
         else:
             _block(stmt, depth + 1, lines)
 
@@ -76,15 +89,34 @@ def _string(value: str) -> str:
 
 
 def emit_ir(spec: ir.Spec) -> str:
-    """The checked spec as indented text; paths relative to the spec's folder, ending with a newline."""
+    """The checked spec as indented text; paths relative to the spec's folder, ending with a newline.
+
+    Positions are `@line:col` in the spec and `@file:line:col` in the modules it imports."""
+    _ROOT.append(str(spec.path))
+    try:
+        return _emit_ir(spec)
+    finally:
+        _ROOT.pop()
+
+
+def _emit_ir(spec: ir.Spec) -> str:
     base = Path(os.path.abspath(spec.path)).parent
     lines = [f"spec {Path(spec.path).name}"]
+    for imp in spec.imports:
+        lines.append(f"  import {_value(imp.path, base)} {_at(imp.span)}")
+    for name, param in spec.params.items():
+        lines.append(f"  param {name} = {param.value} ({param.origin}) {_at(param.span)}")
     sections = [
         ("hardware", spec.hardware),
         ("model", spec.models),
+        ("device", spec.devices),
+        ("link", spec.links),
+        ("node", spec.nodes),
+        ("fabric", spec.fabrics),
         ("pool", spec.pools),
         ("router", spec.routers),
         ("workload", spec.workloads),
+        ("slo", spec.slos),
     ]
     for kind, table in sections:
         for name, node in table.items():
@@ -93,6 +125,14 @@ def emit_ir(spec: ir.Spec) -> str:
     if spec.simulation is not None:
         lines.append(f"  simulation {_at(spec.simulation.span)}")
         _fields(spec.simulation, 2, lines, base)
+    if spec.sweep is not None:
+        points = len(spec.sweep.points())
+        lines.append(f"  sweep ({points} point{'s' if points != 1 else ''}) {_at(spec.sweep.span)}")
+        for axis in spec.sweep.axes:
+            steps = ", ".join("(" + ", ".join(step) + ")" if len(step) > 1 else step[0] for step in axis.values)
+            lines.append(f"    {', '.join(axis.params)} = [{steps}]")
+        if spec.point is not None:
+            lines.append(f"    at point {spec.point}")
     return "\n".join(lines) + "\n"
 
 
@@ -105,6 +145,11 @@ def _fields(node: Any, depth: int, lines: list[str], base: Path, skip: tuple[str
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             lines.append(f"{pad}{f.name} = {type(value).__name__} {_at(value.span)}")
             _fields(value, depth + 1, lines, base)
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            lines.append(f"{pad}{f.name} =")
+            for item in value:
+                lines.append(f"{pad}  - {type(item).__name__} {_at(item.span)}")
+                _fields(item, depth + 2, lines, base)
         else:
             lines.append(f"{pad}{f.name} = {_value(value, base)}")
 
@@ -117,6 +162,8 @@ def _value(value: Any, base: Path) -> str:
     if isinstance(value, Fraction):
         return str(value)
     if isinstance(value, Path):
+        if value.is_relative_to(STDLIB):
+            return json.dumps(STD_PREFIX + value.relative_to(STDLIB).as_posix())
         return json.dumps(Path(os.path.relpath(value, base)).as_posix())
     if isinstance(value, str):
         return json.dumps(value)

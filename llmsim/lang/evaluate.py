@@ -8,8 +8,9 @@ callers do not report the same mistake twice.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from llmsim.diagnostics import DiagnosticBag, suggestion_text
+from llmsim.diagnostics import DiagnosticBag, did_you_mean, suggestion_text
 from llmsim.lang import ast
 from llmsim.lang.units import UNITS, DimensionError, Quantity, quantity, unit_suggestions
 
@@ -57,8 +58,9 @@ def literal_text(expr: ast.Expr, limit: int = 40) -> str | None:
 class Evaluator:
     """Evaluates numeric expressions, reporting into `bag`."""
 
-    def __init__(self, bag: DiagnosticBag):
+    def __init__(self, bag: DiagnosticBag, names: Sequence[str] = ()):
         self.bag = bag
+        self.names = list(names)  # the params a name in arithmetic may be
 
     def evaluate(self, expr: ast.Expr) -> Quantity | None:
         if isinstance(expr, ast.Number):
@@ -72,7 +74,17 @@ class Evaluator:
             if left is None or right is None:
                 return None
             return self.binary(expr, left, right)
-        self.bag.error("arithmetic needs numbers or quantities", expr.span, label=f"this is {describe(expr)}")
+        help = ""
+        if isinstance(expr, ast.Ref):
+            help = suggestion_text(did_you_mean(expr.name, self.names)) or (
+                "only params can be used in arithmetic" + (
+                    ": " + ", ".join(f"`{n}`" for n in self.names) if self.names else
+                    f"; declare one with `param {expr.parts[0].name} = ...`"
+                )
+            )
+        self.bag.error(
+            "arithmetic needs numbers or quantities", expr.span, label=f"this is {describe(expr)}", help=help
+        )
         return None
 
     def operand(self, expr: ast.Expr) -> Quantity | None:

@@ -48,6 +48,47 @@ class ModelDecl:
     max_model_len: int | None
     span: Span
     key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    architecture: ModelArchitecture | None = None  # a model written out in the spec
+
+
+@dataclass(frozen=True)
+class ModelArchitecture:
+    """A model written out in the spec: the dimensions a Hugging Face `config.json` would give."""
+
+    type: str  # Hugging Face `model_type`: "llama", "qwen3", "qwen2", "mistral", "mixtral", ...
+    hidden_size: int
+    intermediate_size: int
+    layers: int
+    heads: int
+    kv_heads: int | None  # None: as many as `heads`
+    head_dim: int | None  # None: hidden_size / heads
+    vocab_size: int
+    max_position: int
+    tie_embeddings: bool
+    experts: int  # 0: dense
+    experts_per_token: int
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+    def to_hf_config(self) -> dict[str, object]:
+        """The same model as a Hugging Face `config.json` dictionary."""
+        cfg: dict[str, object] = {
+            "model_type": self.type,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.layers,
+            "num_attention_heads": self.heads,
+            "num_key_value_heads": self.kv_heads or self.heads,
+            "vocab_size": self.vocab_size,
+            "max_position_embeddings": self.max_position,
+            "tie_word_embeddings": self.tie_embeddings,
+        }
+        if self.head_dim is not None:
+            cfg["head_dim"] = self.head_dim
+        if self.experts:
+            cfg["num_local_experts"] = self.experts
+            cfg["num_experts_per_tok"] = self.experts_per_token
+        return cfg
 
 
 @dataclass(frozen=True)
@@ -62,6 +103,9 @@ class SchedulerConfig:
     step_overhead_ns: int  # host time added to every step (scheduling, input preparation)
     span: Span
     key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    order: str = "fcfs"  # which waiting request goes first: "fcfs" | "priority" | "deadline"
+    async_scheduling: bool = True  # vLLM's async scheduling: plan step k+1 while step k runs
+    reserve_full_isl: bool = True  # admit only if the whole current sequence fits in free KV blocks
 
 
 @dataclass(frozen=True)
@@ -72,6 +116,61 @@ class KVCacheConfig:
     gpu_memory_utilization: Fraction
     num_blocks: int | None  # override of the memory plan, as vLLM's num_gpu_blocks_override
     prefix_caching: bool
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    tiers: tuple[KVTier, ...] = ()  # offload tiers below device memory, fastest first
+
+
+@dataclass(frozen=True)
+class KVTier:
+    """A KV offload tier: `tier { medium = cpu  capacity = 512GiB  bandwidth = 64GB/s }`."""
+
+    medium: str  # "cpu" | "cxl" | "ssd" | "remote"
+    capacity_bytes: int
+    bandwidth_bytes_per_s: Fraction
+    latency_ns: int
+    shared: bool  # one tier shared by every instance of the pool
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Operator families placed on another device than the pool's: `place { attention = pim }`."""
+
+    embed: str | None
+    attention: str | None
+    mlp: str | None
+    moe: str | None
+    lm_head: str | None
+    sampler: str | None
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+    def placed(self) -> dict[str, str]:
+        """Operator family -> device name, for the families that were placed."""
+        names = ("embed", "attention", "mlp", "moe", "lm_head", "sampler")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+@dataclass(frozen=True)
+class SpeculativeConfig:
+    """Speculative decoding with a draft model proposing `tokens` tokens per step."""
+
+    draft: str  # ModelDecl name
+    tokens: int
+    acceptance: Fraction  # expected share of proposed tokens accepted
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class LoRAConfig:
+    """LoRA adapters served by the pool."""
+
+    adapters: int
+    rank: int
+    max_loras: int  # adapters resident per batch
     span: Span
     key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
 
@@ -91,6 +190,14 @@ class PoolDecl:
     kv_cache: KVCacheConfig
     span: Span
     key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    ep: int = 1  # expert-parallel degree
+    dp: int = 1  # data-parallel (attention) degree
+    node: str | None = None  # NodeDecl the instances are placed on
+    group: str | None = None  # for `main.prefill` and `main.decode`: the disaggregated pool `main`
+    kv_link: str | None = None  # LinkDecl carrying KV from a prefill stage to its decode stage
+    placement: Placement | None = None
+    speculative: SpeculativeConfig | None = None
+    lora: LoRAConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +293,15 @@ class TraceSource:
 
 
 @dataclass(frozen=True)
+class MultiTurnSessions:
+    """Each request opens a session of `turns` turns; a turn's prompt extends the previous context."""
+
+    turns: int
+    think_ns: int
+    span: Span
+
+
+@dataclass(frozen=True)
 class WorkloadDecl:
     name: str
     requests: int | None  # None: every request of the trace
@@ -198,6 +314,8 @@ class WorkloadDecl:
     router: str | None  # RouterDecl name; None: the only router, or the only pool
     span: Span
     key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    sessions: MultiTurnSessions | None = None  # multi-turn conversations instead of single requests
+    priority: int = 0  # larger first, with `order = priority` schedulers
 
 
 @dataclass(frozen=True)
@@ -207,6 +325,151 @@ class SimulationConfig:
     seed: int
     max_time_ns: int | None  # stop simulated time here; None: run until every request completes
     span: Span | None
+
+
+# Topology -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceDecl:
+    """A kind of device: a measured hardware entry, or a spec sheet (a PIM or CXL device, a CPU)."""
+
+    name: str
+    kind: str  # "gpu" | "npu" | "cpu" | "pim" | "memory"
+    hardware: str | None  # HardwareImport alias whose measurements price it
+    memory_bytes: int | None
+    memory_bandwidth_bytes_per_s: Fraction | None
+    compute_flop_per_s: Fraction | None
+    power_w: Fraction | None
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class LinkDecl:
+    """A kind of link: bandwidth per direction and latency."""
+
+    name: str
+    kind: str  # "nvlink" | "pcie" | "infiniband" | "ethernet" | "cxl"
+    bandwidth_bytes_per_s: Fraction
+    latency_ns: int
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """More devices in a node beside its main ones: `attach { device = pim  count = 16 }`."""
+
+    device: str
+    count: int
+    link: str | None
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class NodeDecl:
+    """`node dgx[2] { device = h100  count = 8  link = nvlink }`: `replicas` identical nodes."""
+
+    name: str
+    replicas: int
+    device: str  # DeviceDecl name or HardwareImport alias
+    count: int  # devices per node
+    link: str | None  # LinkDecl between the devices of one node
+    memory_bytes: int | None  # host memory
+    attach: tuple[Attachment, ...]
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class FabricDecl:
+    """The network between nodes."""
+
+    name: str
+    nodes: tuple[str, ...]  # NodeDecl names
+    link: str  # LinkDecl
+    topology: str  # "full" | "ring" | "fat_tree" | "torus"
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+# SLOs, params and sweeps ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One line of an `slo` block: `ttft.p99 < 500ms`, `ttft < 1s`, `attainment >= 95%`.
+
+    `metric` is a latency (`ttft`, `tpot`, `itl`, `e2e`, `queue`), `attainment` or `goodput`;
+    `stat` is `mean`/`p50`/`p90`/`p95`/`p99` or None (a per-request bound only). `value` is in base
+    units: seconds for latencies, a fraction for attainment, requests per second for goodput.
+    """
+
+    metric: str
+    stat: str | None
+    op: str  # "<" | "<=" | ">" | ">="
+    value: Fraction
+    text: str  # as written, for reports: "ttft.p99 < 500ms"
+    span: Span
+
+
+@dataclass(frozen=True)
+class SLODecl:
+    """Service-level objectives, evaluated on the results (`llmsim.slo`)."""
+
+    name: str
+    workload: str | None  # WorkloadDecl name; None: every request
+    objectives: tuple[Objective, ...]
+    span: Span
+    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    """`param NAME = default`; `value` is the value this spec was checked with, in source syntax."""
+
+    name: str
+    value: str
+    origin: str  # "default" | "-D" | "sweep"
+    span: Span
+
+
+@dataclass(frozen=True)
+class SweepAxis:
+    """Params that vary together: one param, or the params of a `zip { ... }` group."""
+
+    params: tuple[str, ...]
+    values: tuple[tuple[str, ...], ...]  # one tuple per step, in source syntax, aligned with params
+    span: Span
+
+
+@dataclass(frozen=True)
+class SweepDecl:
+    """`sweep { ... }`: the cartesian product of its axes, the first axis varying slowest."""
+
+    axes: tuple[SweepAxis, ...]
+    span: Span
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(p for axis in self.axes for p in axis.params)
+
+    def points(self) -> list[dict[str, str]]:
+        """Every point as param -> value text, in order."""
+        out: list[dict[str, str]] = [{}]
+        for axis in self.axes:
+            out = [{**point, **dict(zip(axis.params, step))} for point in out for step in axis.values]
+        return out
+
+
+@dataclass(frozen=True)
+class ModuleImport:
+    """`import "nodes.llms"`: a module whose declarations the spec may use."""
+
+    path: Path
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -220,3 +483,12 @@ class Spec:
     routers: dict[str, RouterDecl] = field(default_factory=dict)
     workloads: dict[str, WorkloadDecl] = field(default_factory=dict)
     simulation: SimulationConfig | None = None
+    devices: dict[str, DeviceDecl] = field(default_factory=dict)
+    links: dict[str, LinkDecl] = field(default_factory=dict)
+    nodes: dict[str, NodeDecl] = field(default_factory=dict)
+    fabrics: dict[str, FabricDecl] = field(default_factory=dict)
+    slos: dict[str, SLODecl] = field(default_factory=dict)
+    params: dict[str, ParamDecl] = field(default_factory=dict)
+    sweep: SweepDecl | None = None
+    imports: tuple[ModuleImport, ...] = ()
+    point: int | None = None  # the sweep point this spec was checked at; None: params' defaults

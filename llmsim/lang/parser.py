@@ -67,9 +67,12 @@ def parse_into(source: SourceFile, bag: DiagnosticBag) -> ast.Module | None:
     return None if builder.failed else module
 
 
-def parse_expr(text: str, path: str = "<expr>") -> ast.Expr:
-    """Parse one expression (schema defaults, `-D name=value`); raises CompileError."""
-    source = SourceFile(path, text)
+def parse_expr(text: str, path: str = "<expr>", display: str | None = None) -> ast.Expr:
+    """Parse one expression (schema defaults, `-D name=value`); raises CompileError.
+
+    `display` is the text diagnostics quote, when `text` is that text with all but the expression
+    blanked out (so columns match)."""
+    source = SourceFile(path, display if display is not None else text)
     bag = DiagnosticBag()
     try:
         tree = _parse_tree(text, source, "expr")
@@ -98,8 +101,12 @@ def _parse_tree(text: str, source: SourceFile, start: str) -> Tree:
     interactive = _lark().parse_interactive(text, start=start)
     seen: list[Token] = []
     try:
-        for token in interactive.iter_parse():
+        for token in interactive.lexer_thread.lex(interactive.parser_state):
+            if token.type in _KEYWORDS and token.type not in interactive.accepts():
+                # `param`, `import`, `use` are keywords only where an item starts; elsewhere names
+                token = Token.new_borrow_pos("IDENT", token.value, token)
             seen.append(token)
+            interactive.feed_token(token)
         return interactive.feed_eof(seen[-1] if seen else None)
     except UnexpectedToken as exc:
         offending = exc.token
@@ -137,9 +144,11 @@ _WORDS = {
     "RSQB": "`]`",
     "HARDWARE": "`hardware`",
     "AS": "`as`",
+    "CMP": "a comparison (`<`, `<=`, `>`, `>=`)",
     "$END": "the end of the file",
 }
 _ORDER = list(_WORDS)
+_KEYWORDS = {"USE", "IMPORT", "PARAM", "HARDWARE", "AS"}
 _VALUE_START = {"NUMBER", "STRING", "IDENT", "LPAR", "LSQB", "MINUS"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH"}
 _OPEN = {"LBRACE": "RBRACE", "LPAR": "RPAR", "LSQB": "RSQB"}
@@ -156,10 +165,10 @@ def _expected_phrases(expected: set[str]) -> list[str]:
         phrases.append("a value")
         e -= _VALUE_START
     if "USE" in e:  # top level: another item may start here
-        e -= {"USE", "IDENT", "$END"}
-        tail = ["a block", "`use hardware`"]
-    if "EQUAL" in e:  # after a name in a body: `key = value` or `kind { ... }`
-        e -= {"IDENT", "LSQB"}
+        e -= {"USE", "IMPORT", "PARAM", "IDENT", "$END"}
+        tail = ["a block", "`use hardware`", "`import`", "`param`"]
+    if "EQUAL" in e:  # after a name in a body: `key = value` or `kind { ... }` (or a comparison)
+        e -= {"IDENT", "LSQB", "DOT", "CMP"}
     if "LBRACE" in e:
         e.discard("LSQB")
     if e - _OPERATORS:
@@ -227,6 +236,10 @@ def _token_failure(
     elif token.type == "DOT" and text[offset + 1 : offset + 2].isdigit():
         number = re.match(r"\.[0-9_]+", text[offset:])
         help = f"write `0{number.group(0) if number else '.5'}`"
+    elif token.type == "IDENT" and seen and seen[-1].type == "IMPORT":
+        help = f'write the path in quotes: `import "{token.value}.llms"`'
+    elif token.type == "EQUAL" and "CMP" in expected and text[offset + 1 : offset + 2] in ("<", ">"):
+        help = f"write `{text[offset + 1]}=`"
     elif token.type == "STRING" and expected == {"HARDWARE"}:
         help = 'write `use hardware "vendor/device@engine-version"`'
     elif token.type == "STRING" and [str(t.value) for t in seen[-2:]] == ["use", "hardware"]:
@@ -409,6 +422,11 @@ class _Builder:
         for child in tree.children:
             if child.data == "use_stmt":
                 items.append(self.use(child))
+            elif child.data == "import_stmt":
+                items.append(ast.Import(self.string(child.children[0]), self.span(child)))
+            elif child.data == "param_stmt":
+                name, value = child.children
+                items.append(ast.Param(self.ident(name), self.expr(value), self.span(child)))
             else:
                 items.append(self.block(child))
         text = self.source.text
@@ -437,11 +455,16 @@ class _Builder:
         index = None
         if children and isinstance(children[0], Tree) and children[0].data == "index":
             index = self.expr(children.pop(0).children[0])
-        body: list[ast.Attr | ast.Block] = []
+        body: list[ast.Attr | ast.Block | ast.Constraint] = []
         for child in children:
             if child.data == "attr":
                 key, value = child.children
                 body.append(ast.Attr(self.ident(key), self.expr(value), self.span(child)))
+            elif child.data == "constraint":
+                target, op, value = child.children
+                ref = self.expr(target)
+                assert isinstance(ref, ast.Ref)
+                body.append(ast.Constraint(ref, str(op.value), self.expr(value), self.span(child), self.span(op)))
             elif not self.too_deep(child, "blocks"):
                 body.append(self.block(child))
         return ast.Block(kind, name, index, tuple(body), self.span(tree))

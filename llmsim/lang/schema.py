@@ -7,6 +7,7 @@ reference cannot drift from what the checker accepts.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llmsim.lang import ir
-from llmsim.lang.units import DIM_EXAMPLES, ONE, RATE, TIME, UNITS, Dim
+from llmsim.lang.units import BANDWIDTH, COMPUTE_RATE, DATA, DIM_EXAMPLES, ONE, POWER, RATE, TIME, UNITS, Dim
 
 # Types --------------------------------------------------------------------------------------------
 
@@ -62,6 +63,7 @@ class Measure(Type):
     unit: str = ""  # how bounds are shown: "%" for ratios, "s" for durations
     to_ns: bool = False
     ratio: bool = False  # a fraction of a whole: `90%` or `0.9`
+    whole: bool = False  # a whole number of base units (bytes): stored as an int
 
     def describe(self) -> str:
         if self.ratio:
@@ -148,11 +150,17 @@ class RefTo(Type):
     kind: str
 
     def describe(self) -> str:
-        return f"the name of a {self.kind}" if self.kind != "hardware" else "the name of a hardware import"
+        if self.kind == "hardware":
+            return "the name of a hardware import"
+        if self.kind == "device":
+            return "the name of a device or hardware import"
+        return f"the name of a {self.kind}"
 
     def doc(self) -> str:
         if self.kind == "hardware":
             return "name of a `use hardware` import"
+        if self.kind == "device":
+            return "name of a `device` block or `use hardware` import"
         return f"name of a `{self.kind}` block"
 
 
@@ -244,6 +252,18 @@ class BlockSchema:
     rules: tuple[str, ...] = ()  # constraints between keys, for the reference
     ir: type | None = None
     example: str = ""
+    name_optional: bool = False  # `slo { ... }` or `slo NAME { ... }`; unnamed, it is named after its kind
+    indexed: bool = False  # `node dgx[2] { ... }`: a count in brackets
+    repeated: bool = False  # nested: may appear several times; the IR holds a tuple
+    optional: bool = False  # nested: the IR holds None when the block is absent
+    library: bool = False  # may be declared in an imported module
+    constraints: bool = False  # holds comparisons (`ttft.p99 < 500ms`)
+    ir_name: str = ""  # nested: the parent's IR field that holds it, when not its kind
+    ir_extra: tuple[str, ...] = ()  # IR fields that no key sets (built by the checker)
+
+    @property
+    def ir_field(self) -> str:
+        return self.ir_name or self.kind
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -300,6 +320,11 @@ POSITIVE_DURATION = Measure(TIME, low=Fraction(0), low_open=True, unit="s", to_n
 POSITIVE_RATE = Measure(RATE, low=Fraction(0), low_open=True, unit="/s")
 RATIO = Measure(ONE, low=Fraction(0), low_open=True, high=Fraction(1), unit="%", ratio=True)
 POSITIVE_NUMBER = Measure(ONE, low=Fraction(0), low_open=True)
+DATA_SIZE = Measure(DATA, low=Fraction(0), low_open=True, unit="GiB", whole=True)
+POSITIVE_BANDWIDTH = Measure(BANDWIDTH, low=Fraction(0), low_open=True, unit="GB/s")
+POSITIVE_COMPUTE_RATE = Measure(COMPUTE_RATE, low=Fraction(0), low_open=True, unit="TFLOP/s")
+POSITIVE_POWER = Measure(POWER, low=Fraction(0), low_open=True, unit="W")
+POSITIVE_LATENCY = Measure(TIME, low=Fraction(0), low_open=True, unit="ms")
 NON_NEGATIVE_NUMBER = Measure(ONE, low=Fraction(0))
 
 DTYPES = ("bf16", "fp16", "fp8")
@@ -368,6 +393,29 @@ ARRIVAL = OneOf(
             ),
             "Arrival times as recorded in the workload's `trace`.",
             ir.TraceArrivals,
+        ),
+    ),
+)
+
+SESSIONS = OneOf(
+    "session kind",
+    (
+        Variant(
+            "multi_turn",
+            (
+                Param("turns", POSITIVE_INT, "turns per session", required=True, example="4"),
+                Param(
+                    "think",
+                    DURATION,
+                    "pause between a reply and the user's next turn",
+                    default=0,
+                    default_doc="0s",
+                    example="5s",
+                    ir_name="think_ns",
+                ),
+            ),
+            "Conversations: each turn's prompt extends the context of the turns before it.",
+            ir.MultiTurnSessions,
         ),
     ),
 )
@@ -463,9 +511,48 @@ TRACE = OneOf(
 
 # Blocks ---------------------------------------------------------------------------------------------
 
+MODEL_TYPES = ("llama", "qwen3", "qwen2", "mistral", "mixtral", "qwen3_moe", "deepseek_v3")
+
+ARCHITECTURE = BlockSchema(
+    "architecture",
+    "A model written out: the dimensions a Hugging Face `config.json` gives.",
+    (
+        Field("type", Enum(MODEL_TYPES, "model type"), "the `model_type`", required=True, example="llama"),
+        Field("hidden_size", POSITIVE_INT, "width of the residual stream", required=True, example="4096"),
+        Field("intermediate_size", POSITIVE_INT, "width of the MLP", required=True, example="14336"),
+        Field("layers", POSITIVE_INT, "decoder layers", required=True, example="32"),
+        Field("heads", POSITIVE_INT, "attention heads", required=True, example="32"),
+        Field("kv_heads", POSITIVE_INT, "key/value heads", default_doc="`heads`", example="8"),
+        Field("head_dim", POSITIVE_INT, "width of one head", default_doc="`hidden_size / heads`", example="128"),
+        Field("vocab_size", POSITIVE_INT, "vocabulary", required=True, example="128256"),
+        Field("max_position", POSITIVE_INT, "longest context", default=4096, default_doc="4096", example="131072"),
+        Field(
+            "tie_embeddings",
+            Bool(),
+            "the LM head shares the embedding",
+            default=False,
+            default_doc="`false`",
+            example="false",
+        ),
+        Field("experts", NON_NEGATIVE_INT, "MoE experts; 0: dense", default=0, default_doc="0", example="8"),
+        Field(
+            "experts_per_token",
+            NON_NEGATIVE_INT,
+            "experts each token is routed to",
+            default=0,
+            default_doc="0",
+            example="2",
+        ),
+    ),
+    named=False,
+    unique=True,
+    optional=True,
+    ir=ir.ModelArchitecture,
+)
+
 MODEL = BlockSchema(
     "model",
-    "A model: from the built-in catalog or a Hugging Face `config.json`.",
+    "A model: from the built-in catalog, a Hugging Face `config.json`, or written out.",
     (
         Field(
             "catalog",
@@ -506,9 +593,11 @@ MODEL = BlockSchema(
             example="8192",
         ),
     ),
-    rules=("Exactly one of `catalog` and `config`.",),
+    blocks=(ARCHITECTURE,),
+    rules=("Exactly one of `catalog`, `config` and an `architecture { ... }` block.",),
     ir=ir.ModelDecl,
     example='model llama { catalog = "Llama-3.1-8B" }',
+    library=True,
 )
 
 SCHEDULER = BlockSchema(
@@ -517,7 +606,7 @@ SCHEDULER = BlockSchema(
     (
         Field(
             "policy",
-            Enum(("vllm",), "scheduler policy"),
+            Enum(("vllm", "orca", "sarathi", "static"), "scheduler policy"),
             "batching policy",
             default="vllm",
             default_doc="`vllm`",
@@ -556,6 +645,23 @@ SCHEDULER = BlockSchema(
             example="0",
         ),
         Field(
+            "async_scheduling",
+            Bool(),
+            "plan the next step while this one runs (vLLM's `async_scheduling`, on by default in V1)",
+            default=True,
+            default_doc="`true`",
+            example="true",
+        ),
+        Field(
+            "reserve_full_isl",
+            Bool(),
+            "admit a request only if its whole sequence fits in free KV blocks "
+            "(vLLM's `scheduler_reserve_full_isl`)",
+            default=True,
+            default_doc="`true`",
+            example="true",
+        ),
+        Field(
             "step_overhead",
             DURATION,
             "host time added to every step",
@@ -564,10 +670,39 @@ SCHEDULER = BlockSchema(
             example="500us",
             ir_name="step_overhead_ns",
         ),
+        Field(
+            "order",
+            Enum(("fcfs", "priority", "deadline"), "queue order"),
+            "which waiting request is admitted first",
+            default="fcfs",
+            default_doc="`fcfs`",
+            example="fcfs",
+        ),
     ),
     named=False,
     unique=True,
     ir=ir.SchedulerConfig,
+)
+
+TIER = BlockSchema(
+    "tier",
+    "A KV offload tier below device memory (repeat the block for several tiers, fastest first).",
+    (
+        Field("medium", Enum(("cpu", "cxl", "ssd", "remote"), "medium"), "where the blocks go", required=True,
+              example="cpu"),
+        Field("capacity", DATA_SIZE, "space for KV blocks", required=True, example="512GiB",
+              ir_name="capacity_bytes"),
+        Field("bandwidth", POSITIVE_BANDWIDTH, "transfer bandwidth to and from the device", required=True,
+              example="64GB/s", ir_name="bandwidth_bytes_per_s"),
+        Field("latency", DURATION, "per-transfer latency", default=0, default_doc="0s", example="2us",
+              ir_name="latency_ns"),
+        Field("shared", Bool(), "one tier shared by every instance of the pool", default=False,
+              default_doc="`false`", example="false"),
+    ),
+    named=False,
+    repeated=True,
+    ir=ir.KVTier,
+    ir_name="tiers",
 )
 
 KV_CACHE = BlockSchema(
@@ -599,15 +734,66 @@ KV_CACHE = BlockSchema(
             example="true",
         ),
     ),
+    blocks=(TIER,),
     named=False,
     unique=True,
     ir=ir.KVCacheConfig,
 )
 
-POOL = BlockSchema(
-    "pool",
-    "A pool of identical serving instances of one model on one kind of device.",
+_FAMILIES = (
+    ("embed", "the token embedding"),
+    ("attention", "attention (prefill and decode)"),
+    ("mlp", "the dense MLP"),
+    ("moe", "the MoE experts"),
+    ("lm_head", "the LM head"),
+    ("sampler", "sampling"),
+)
+
+PLACE = BlockSchema(
+    "place",
+    "Operator placement: operator families run on another device than the pool's (attention on a PIM "
+    "device, for example).",
+    tuple(
+        Field(family, RefTo("device"), f"device for {what}", default_doc="the pool's", example="pim")
+        for family, what in _FAMILIES
+    ),
+    named=False,
+    unique=True,
+    optional=True,
+    ir=ir.Placement,
+    ir_name="placement",
+)
+
+SPECULATIVE = BlockSchema(
+    "speculative",
+    "Speculative decoding: a draft model proposes tokens, the pool's model verifies them.",
     (
+        Field("draft", RefTo("model"), "the draft model", required=True, example="small"),
+        Field("tokens", POSITIVE_INT, "tokens proposed per step", default=4, default_doc="4", example="4"),
+        Field("acceptance", RATIO, "share of proposed tokens accepted", default=Fraction(7, 10),
+              default_doc="70%", example="70%"),
+    ),
+    named=False,
+    unique=True,
+    optional=True,
+    ir=ir.SpeculativeConfig,
+)
+
+LORA = BlockSchema(
+    "lora",
+    "LoRA adapters served beside the base model.",
+    (
+        Field("adapters", POSITIVE_INT, "adapters requests may ask for", required=True, example="8"),
+        Field("rank", POSITIVE_INT, "LoRA rank", default=16, default_doc="16", example="16"),
+        Field("max_loras", POSITIVE_INT, "adapters in one batch", default=1, default_doc="1", example="4"),
+    ),
+    named=False,
+    unique=True,
+    optional=True,
+    ir=ir.LoRAConfig,
+)
+
+_POOL_FIELDS: tuple[Field, ...] = (
         Field("model", RefTo("model"), "the model it serves", required=True, example="llama"),
         Field(
             "hardware",
@@ -627,10 +813,61 @@ POOL = BlockSchema(
             default_doc="`unified`",
             example="unified",
         ),
+        Field("ep", POSITIVE_INT, "expert-parallel degree", default=1, default_doc="1", example="1"),
+        Field("dp", POSITIVE_INT, "data-parallel degree of attention", default=1, default_doc="1", example="1"),
+        Field("node", RefTo("node"), "the nodes the instances run on", default_doc="—", example="dgx"),
+        Field(
+            "kv_link",
+            RefTo("link"),
+            "the link KV caches cross from the prefill to the decode stage",
+            default_doc="—",
+            example="ib",
+        ),
+    )
+
+STAGE_KEYS = ("hardware", "instances", "tp", "pp", "ep", "dp", "node")
+
+
+def _stage(kind: str, what: str) -> BlockSchema:
+    return BlockSchema(
+        kind,
+        f"The {what} stage of a disaggregated pool: the pool's keys it changes.",
+        tuple(
+            dataclasses.replace(f, required=False, default=None, default_doc="the pool's")
+            for f in _POOL_FIELDS
+            if f.name in STAGE_KEYS
+        ),
+        blocks=(SCHEDULER, KV_CACHE),
+        named=False,
+        unique=True,
+        optional=True,
+    )
+
+
+STAGES = (_stage("prefill", "prefill"), _stage("decode", "decode"))
+
+POOL = BlockSchema(
+    "pool",
+    "A pool of identical serving instances of one model on one kind of device.",
+    _POOL_FIELDS,
+    blocks=(SCHEDULER, KV_CACHE, PLACE, SPECULATIVE, LORA, *STAGES),
+    rules=(
+        "With `prefill { ... }` and `decode { ... }` blocks the pool is disaggregated: it becomes the two "
+        "pools `NAME.prefill` and `NAME.decode`, each with the pool's settings and its own block's on top; "
+        "a router whose `targets` name the pool sends new requests to `NAME.prefill`.",
     ),
-    blocks=(SCHEDULER, KV_CACHE),
     ir=ir.PoolDecl,
     example="pool main { model = llama  hardware = h100 }",
+    ir_extra=("group",),
+)
+
+ROUTER_POLICIES = (
+    "round_robin",
+    "least_loaded",
+    "least_outstanding_tokens",
+    "power_of_two",
+    "prefix_affinity",
+    "slo_aware",
 )
 
 ROUTER = BlockSchema(
@@ -639,7 +876,7 @@ ROUTER = BlockSchema(
     (
         Field(
             "policy",
-            Enum(("round_robin",), "router policy"),
+            Enum(ROUTER_POLICIES, "router policy"),
             "how to pick an instance",
             default="round_robin",
             default_doc="`round_robin`",
@@ -700,6 +937,9 @@ WORKLOAD = BlockSchema(
             default_doc="the only router, or the only pool",
             example="front",
         ),
+        Field("sessions", SESSIONS, "multi-turn conversations", default_doc="—", example="multi_turn(turns = 4)"),
+        Field("priority", NON_NEGATIVE_INT, "larger is served first by `order = priority` schedulers",
+              default=0, default_doc="0", example="1"),
     ),
     rules=(
         "Lengths come from exactly one of: `lengths`, both `prompt` and `output`, or `trace`.",
@@ -730,8 +970,117 @@ SIMULATION = BlockSchema(
     example="simulation { seed = 1 }",
 )
 
-BLOCKS: tuple[BlockSchema, ...] = (MODEL, POOL, ROUTER, WORKLOAD, SIMULATION)
+DEVICE = BlockSchema(
+    "device",
+    "A kind of device: a measured hardware entry, or a spec sheet for a device without one (a PIM "
+    "device, a CPU, a memory expander).",
+    (
+        Field("kind", Enum(("gpu", "npu", "cpu", "pim", "memory"), "device kind"), "what it is", default="gpu",
+              default_doc="`gpu`", example="pim"),
+        Field("hardware", RefTo("hardware"), "the measured entry that prices it", default_doc="—",
+              example="h100"),
+        Field("memory", DATA_SIZE, "memory capacity", default_doc="the entry's", example="80GiB",
+              ir_name="memory_bytes"),
+        Field("memory_bandwidth", POSITIVE_BANDWIDTH, "memory bandwidth", default_doc="the entry's",
+              example="3.35TB/s", ir_name="memory_bandwidth_bytes_per_s"),
+        Field("compute", POSITIVE_COMPUTE_RATE, "peak compute", default_doc="the entry's",
+              example="989TFLOP/s", ir_name="compute_flop_per_s"),
+        Field("power", POSITIVE_POWER, "power at full load", default_doc="the entry's", example="700W",
+              ir_name="power_w"),
+    ),
+    ir=ir.DeviceDecl,
+    example="device aim { kind = pim  memory = 32GiB  memory_bandwidth = 16TB/s }",
+    library=True,
+)
+
+LINK = BlockSchema(
+    "link",
+    "A kind of link between devices or nodes.",
+    (
+        Field("kind", Enum(("nvlink", "pcie", "infiniband", "ethernet", "cxl"), "link kind"), "what it is",
+              default="ethernet", default_doc="`ethernet`", example="nvlink"),
+        Field("bandwidth", POSITIVE_BANDWIDTH, "bandwidth per direction", required=True, example="900GB/s",
+              ir_name="bandwidth_bytes_per_s"),
+        Field("latency", DURATION, "one-way latency", default=0, default_doc="0s", example="2us",
+              ir_name="latency_ns"),
+    ),
+    ir=ir.LinkDecl,
+    example="link nvlink4 { kind = nvlink  bandwidth = 900GB/s }",
+    library=True,
+)
+
+ATTACH = BlockSchema(
+    "attach",
+    "More devices in each node beside its main ones (repeat the block for several kinds).",
+    (
+        Field("device", RefTo("device"), "the device", required=True, example="aim"),
+        Field("count", POSITIVE_INT, "devices per node", default=1, default_doc="1", example="16"),
+        Field("link", RefTo("link"), "how they connect to the main devices", default_doc="—", example="cxl"),
+    ),
+    named=False,
+    repeated=True,
+    ir=ir.Attachment,
+)
+
+NODE = BlockSchema(
+    "node",
+    "A kind of node; `node NAME[N] { ... }` declares N identical nodes (1 without brackets).",
+    (
+        Field("device", RefTo("device"), "its accelerators", required=True, example="h100"),
+        Field("count", POSITIVE_INT, "accelerators per node", default=1, default_doc="1", example="8"),
+        Field("link", RefTo("link"), "the link between the node's accelerators", default_doc="—",
+              example="nvlink4"),
+        Field("memory", DATA_SIZE, "host memory", default_doc="—", example="2TiB", ir_name="memory_bytes"),
+    ),
+    blocks=(ATTACH,),
+    ir=ir.NodeDecl,
+    example="node dgx[2] { device = h100  count = 8  link = nvlink4 }",
+    indexed=True,
+    library=True,
+    ir_extra=("replicas",),
+)
+
+FABRIC = BlockSchema(
+    "fabric",
+    "The network between nodes.",
+    (
+        Field("nodes", ListOf(RefTo("node"), non_empty=True, unique=True), "the nodes it connects",
+              required=True, example="[dgx]"),
+        Field("link", RefTo("link"), "the link of each node to the network", required=True, example="ib"),
+        Field("topology", Enum(("full", "ring", "fat_tree", "torus"), "topology"), "how nodes connect",
+              default="fat_tree", default_doc="`fat_tree`", example="fat_tree"),
+    ),
+    ir=ir.FabricDecl,
+    example="fabric net { nodes = [dgx]  link = ib }",
+    library=True,
+)
+
+SLO_METRICS = ("ttft", "tpot", "itl", "e2e", "queue")
+SLO_STATS = ("mean", "p50", "p90", "p95", "p99")
+SLO_TOTALS = ("attainment", "goodput")
+
+SLO = BlockSchema(
+    "slo",
+    "Service-level objectives, checked on the results: bounds on latency statistics, and on the share "
+    "of requests (`attainment`) and the rate of requests (`goodput`) that meet every per-request bound.",
+    (
+        Field("workload", RefTo("workload"), "the requests it judges", default_doc="every request",
+              example="chat"),
+    ),
+    ir=ir.SLODecl,
+    example="slo interactive { ttft.p99 < 500ms  tpot.p50 < 30ms  attainment >= 95% }",
+    name_optional=True,
+    constraints=True,
+    library=True,
+    ir_extra=("objectives",),
+)
+
+BLOCKS: tuple[BlockSchema, ...] = (
+    MODEL, POOL, ROUTER, WORKLOAD, SIMULATION, DEVICE, LINK, NODE, FABRIC, SLO,
+)
 NESTED: dict[str, str] = {b.kind: parent.kind for parent in BLOCKS for b in parent.blocks}
+NESTED.update({"tier": "kv_cache", "zip": "sweep"})
+SWEEP_KIND = "sweep"
 
 
 def block(kind: str) -> BlockSchema | None:
@@ -788,10 +1137,13 @@ workload chat {
 }
 ```
 
+See [the tutorial](tutorial.md) for a walk from one GPU to a disaggregated cluster with a sweep.
+
 ## Syntax
 
-- A file is a list of `use hardware` lines and blocks. A block is `KIND NAME { ... }`; its body holds
-  attributes `key = value` and nested blocks, separated by spaces or new lines (no commas).
+- A file is a list of `use hardware`, `import` and `param` lines and blocks. A block is
+  `KIND NAME { ... }`; its body holds attributes `key = value`, nested blocks and (in `slo` blocks)
+  comparisons `metric.stat < value`, separated by spaces or new lines (no commas).
 - `#` starts a comment that runs to the end of the line.
 - Values: numbers (`1_000`, `0.5`, `2e3`), quantities with the unit glued on (`80GiB`, `3.35TB/s`,
   `500ms`, `4/s`, `90%`), strings in double quotes (escapes `\\"` and `\\\\`), `true` and `false`, names
@@ -800,8 +1152,59 @@ workload chat {
 - Arithmetic is exact and checks units: `2 * 80GiB` is a data size, `1GiB + 1s` is an error. Write
   spaces around `/` to divide: `16/tp` reads as the number 16 with the unit `/tp`.
 - Keys are closed: a key a block does not know is an error. Each key may be set once.
+- Names refer to blocks of the right kind (`model = llama`, `targets = [main.decode]`), wherever in
+  the file or its modules they are declared; a misspelt name gets suggestions from the names legal there.
 - Paths (`config`, `trace`) are relative to the spec's folder or to a folder passed with `-I DIR`;
   absolute paths and paths that leave those folders are errors.
+- `llmsimc fmt FILE...` rewrites files in the canonical layout (`--check` only reports).
+
+Every construct below is checked and compiled to the IR. Those whose compiler or runtime support comes
+in a later version (nodes, devices, links and fabrics; `prefill`/`decode` stages and `role`; `pp`,
+`ep`, `dp`; `place`; `tier`; `speculative`; `lora`; scheduler policies other than `vllm` and orders
+other than `fcfs`; router policies other than `round_robin`; `sessions`; `priority`; models written
+out in an `architecture` block) are then refused by `llmsimc` with a "not supported yet" error at
+their place in the file, never ignored.
+
+## `import`
+
+```
+import "std/nodes"          # the standard library: llmsim/stdlib/nodes.llms
+import "common/models.llms" # relative to this file, then to each `-I DIR`
+```
+
+Makes the declarations of another file usable here. Modules hold `use hardware` and `import` lines
+and `model`, `device`, `link`, `node`, `fabric` and `slo` blocks; only what the spec uses is built.
+Each module is read once; an import cycle is an error. The `.llms` suffix may be left out.
+
+## `param` and `-D`
+
+```
+param tp   = 2
+param rate = 4/s
+pool main { model = llama  hardware = h100  tp = tp  instances = 16 / tp }
+```
+
+A param is a named value used wherever a value goes, in arithmetic too; a param may use params
+declared before it. `llmsimc spec.llms -D tp=4 -D rate=8/s` overrides defaults; the value is read
+with the same syntax and units, and a `-D` for a param the spec does not declare is an error.
+
+## `sweep`
+
+```
+sweep {
+  tp = [1, 2, 4]                 # each value of tp ...
+  zip {                          # ... times each pair (rate, instances), zipped
+    rate      = [2/s, 8/s]
+    instances = [1, 4]
+  }
+}
+```
+
+A sweep runs the spec at every point of the cartesian product of its lines and `zip` groups (the
+first varies slowest); the lists of a `zip` group advance together and must have the same length.
+Every value is checked where the param is used. `llmsimc` runs the points in parallel (`-j N`
+processes, or `--backend ray [--ray-address ADDR]`) and prints one row per point; `--json` writes
+every point's results. At most 10,000 points; a param set with `-D` cannot also be swept.
 
 ## `use hardware`
 
@@ -843,8 +1246,11 @@ def _field_table(fields: Sequence[Field], head: str = "key") -> list[str]:
 
 def _block_section(schema: BlockSchema, level: int = 2, parent: str = "") -> list[str]:
     head = "#" * level
-    title = f"`{schema.kind} NAME {{ ... }}`" if schema.named else f"`{schema.kind} {{ ... }}`"
+    name = " NAME[N]" if schema.indexed else (" NAME?" if schema.name_optional else " NAME")
+    title = f"`{schema.kind}{name if schema.named else ''} {{ ... }}`"
     where = f" (inside `{parent}`, optional, at most one)" if parent else ""
+    if parent and schema.repeated:
+        where = f" (inside `{parent}`, optional, any number)"
     if not parent and schema.unique:
         where = " (optional, at most one)"
     lines = [f"{head} {title}{where}", "", schema.doc, ""]
@@ -870,9 +1276,51 @@ def _block_section(schema: BlockSchema, level: int = 2, parent: str = "") -> lis
             if v.params:
                 lines += _field_table(v.params, "argument")
                 lines.append("")
+    if schema.ir is None and schema.blocks:  # a pool's stage: its nested blocks are the pool's
+        kinds = " and ".join(f"`{b.kind} {{ ... }}`" for b in schema.blocks)
+        lines += [f"It may also hold {kinds} blocks, whose keys override the pool's.", ""]
+        return lines
     for sub in schema.blocks:
         lines += _block_section(sub, level + 1, schema.kind)
     return lines
+
+
+def _slo_section() -> list[str]:
+    return [
+        "### Objectives",
+        "",
+        "An objective is `METRIC.STAT OP VALUE` or `METRIC OP VALUE`:",
+        "",
+        "| metric | meaning | bound |",
+        "| --- | --- | --- |",
+        "| `ttft` | time to first token | `<` or `<=` a duration |",
+        "| `tpot` | time per output token (after the first) | `<` or `<=` a duration |",
+        "| `itl` | inter-token latency (statistic only) | `<` or `<=` a duration |",
+        "| `e2e` | arrival to last token | `<` or `<=` a duration |",
+        "| `queue` | arrival to first scheduled | `<` or `<=` a duration |",
+        "| `attainment` | share of requests that meet every per-request bound | `>` or `>=` a ratio |",
+        "| `goodput` | requests per second that meet every per-request bound | `>` or `>=` a rate |",
+        "",
+        "Statistics: " + ", ".join(f"`{s}`" for s in SLO_STATS) + ". A latency bound with a statistic "
+        "(`ttft.p99 < 500ms`) judges the statistic and is also the bound each request must meet; "
+        "without one (`e2e < 10s`) it is a per-request bound only. Results carry the outcome under the "
+        "`slo` key (docs/results.md).",
+        "",
+    ]
+
+
+def _stdlib_section() -> list[str]:
+    from llmsim.lang.modules import STDLIB
+
+    lines = ["## Standard library", "", "Modules under `std/`, written in `.llms` (`llmsim/stdlib/`):", ""]
+    for path in sorted(STDLIB.glob("*.llms")):
+        names = []
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            words = raw.split()
+            if len(words) >= 2 and words[0] in {b.kind for b in BLOCKS}:
+                names.append(f"`{words[1].split('[')[0]}`")
+        lines.append(f"- `import \"std/{path.stem}\"`: " + ", ".join(names))
+    return [*lines, ""]
 
 
 def reference_markdown() -> str:
@@ -880,6 +1328,9 @@ def reference_markdown() -> str:
     lines = [_INTRO]
     for b in BLOCKS:
         lines += _block_section(b)
+        if b is SLO:
+            lines += _slo_section()
+    lines += _stdlib_section()
     catalog = ["## Model catalog", "", 'Names a `model` block may write as `catalog = "..."`:', ""]
     catalog += [f"- `{name}`" for name in catalog_names()]
     out = "\n".join(lines).rstrip("\n") + "\n\n" + _units_section() + "\n" + "\n".join(catalog) + "\n"

@@ -98,8 +98,9 @@ def test_missing_hardware_entry_gets_a_diagnostic(tmp_path: Path, capsys, monkey
         "  |\n"
         '1 | use hardware "nvidia/h100-sxm@vllm-0.9.0" as h100\n'
         "  |              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^ not in the hardware database\n"
-        "  = note: `nvidia/h100-sxm` is available as `vllm-0.24.0`\n"
-        "  = help: did you mean `nvidia/h100-sxm@vllm-0.24.0`?\n"
+        "  = note: `nvidia/h100-sxm` is available as `roofline-1`, `trtllm-1.3.0rc20`, `vllm-0.14.0`, "
+        "`vllm-0.19.0` or `vllm-0.24.0`\n"
+        "  = help: did you mean `nvidia/h100-sxm@vllm-0.19.0` or `nvidia/h100-sxm@vllm-0.24.0`?\n"
         "\n"
         "1 error\n"
     )

@@ -193,4 +193,6 @@ def test_unknown_key_suggests_keys_of_that_block_only(compile_text):
     with pytest.raises(CompileError) as info:
         compile_text(text)
     (d,) = info.value.diagnostics
-    assert d.help == "`pool` takes `model`, `hardware`, `instances`, `tp`, `pp` and `role`"
+    assert d.help == (
+        "`pool` takes `model`, `hardware`, `instances`, `tp`, `pp`, `role`, `ep`, `dp`, `node` and `kv_link`"
+    )
