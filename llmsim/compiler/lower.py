@@ -1,10 +1,12 @@
 """Lowering: bind every operator of a sharded graph to a latency function of the batch.
 
-GEMMs read the entry's GEMM table by (m, n, k); attention reads the prefill and decode attention
-tables; collectives read the engine's all-reduce table; elementwise kernels use the device's
-bandwidth model (bytes / achievable bandwidth + launch latency). Where no table covers an operator
-that should have one, the roofline model of the spec sheet prices it and a `Fallback` records it:
-fallbacks are listed in every report, never silent.
+Providers are tried in order of fidelity. Layer-wise tables measured for this exact model, dtype and
+TP degree inside the engine (`layerwise.py`) price the operators they cover. Otherwise GEMMs read the
+entry's GEMM table by (m, n, k); attention reads the prefill and decode attention tables; collectives
+read the engine's all-reduce table; elementwise kernels use the device's bandwidth model (bytes /
+achievable bandwidth + launch latency). Where no table covers an operator that should have one, the
+roofline model of the spec sheet prices it and a `Fallback` records it: fallbacks are listed in every
+report, never silent.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import networkx as nx
 import numpy as np
 
 from llmsim.compiler.graph import ops_in_order
-from llmsim.compiler.models import DTYPE_BYTES
+from llmsim.compiler.layerwise import DENSE_OPS, SEQUENCE_OPS, LayerwiseAttention, find_tables
+from llmsim.compiler.models import DTYPE_BYTES, ModelConfig
 from llmsim.compiler.ops import Attention, Collective, Elementwise, Embedding, Gemm, Operator
 from llmsim.runtime.batch import BatchShape
 
@@ -60,7 +63,7 @@ class Lowering:
     ops: list[LoweredOp]
     token_curves_us: dict[str, np.ndarray]  # family -> latency for m tokens (all layers)
     seq_curves_us: dict[str, np.ndarray]  # family -> latency for s sequences
-    attention: AttentionCost
+    attention: Callable[[BatchShape], float]  # latency of every layer's attention for a step
     fallbacks: list[Fallback] = field(default_factory=list)
 
 
@@ -98,8 +101,10 @@ def _roofline_us(flops: float, bytes_moved: float, peak_flops: float, bandwidth:
     return max(compute, bytes_moved / bandwidth) * 1e6 + launch_us
 
 
-def lower(g: nx.DiGraph, entry: Any, *, kv_dtype: str, max_tokens: int, max_seqs: int) -> Lowering:
-    """Lower every operator of `g` on hardware `entry` for batches up to the given sizes."""
+def lower(g: nx.DiGraph, entry: Any, *, kv_dtype: str, max_tokens: int, max_seqs: int,
+          model: ModelConfig | None = None) -> Lowering:
+    """Lower every operator of `g` on hardware `entry` for batches up to the given sizes; with
+    `model`, layer-wise tables of that model in the entry take precedence."""
     dtype = g.graph["dtype"]
     a = DTYPE_BYTES[dtype]
     dev = entry.device
@@ -114,15 +119,25 @@ def lower(g: nx.DiGraph, entry: Any, *, kv_dtype: str, max_tokens: int, max_seqs
     for node, op, _layer in ops_in_order(g):
         groups.setdefault(op, []).append(node)
 
+    tables = find_tables(entry, model, dtype, g.graph["tp"]) if model is not None else None
     lowered: list[LoweredOp] = []
-    attention: AttentionCost | None = None
+    attention: Callable[[BatchShape], float] | None = None
     for op, nodes in groups.items():
         if isinstance(op, Attention):
-            attention, item = _lower_attention(op, nodes, entry, kv_dtype, a, peak, bandwidth, launch_us, entry_name)
-            lowered.append(item)
+            if tables is not None:
+                attention = LayerwiseAttention(tables, len(nodes))
+                method = f"layer-wise attention ({tables.model} tp{tables.tp})"
+                lowered.append(LoweredOp(op, nodes, method + (", skew fit" if attention.skew else "")))
+            else:
+                attention, item = _lower_attention(op, nodes, entry, kv_dtype, a, peak, bandwidth, launch_us,
+                                                   entry_name)
+                lowered.append(item)
             continue
         m = seqs if getattr(op, "per", "token") == "seq" else tokens
-        lowered.append(_lower_curve(op, nodes, m, entry, dtype, a, peak, bandwidth, launch_us, dev, entry_name))
+        item = _lower_layerwise(op, nodes, m, tables) if tables is not None else None
+        if item is None:
+            item = _lower_curve(op, nodes, m, entry, dtype, a, peak, bandwidth, launch_us, dev, entry_name)
+        lowered.append(item)
     if attention is None:
         raise ValueError("graph has no attention operator")
 
@@ -136,6 +151,19 @@ def lower(g: nx.DiGraph, entry: Any, *, kv_dtype: str, max_tokens: int, max_seqs
         target[item.op.family] = target[item.op.family] + curve if item.op.family in target else curve
     fallbacks = [item.fallback for item in lowered if item.fallback is not None]
     return Lowering(lowered, token_curves, seq_curves, attention, fallbacks)
+
+
+def _lower_layerwise(op: Operator, nodes: list[str], m: np.ndarray, tables: Any) -> LoweredOp | None:
+    """The operator's row in the layer-wise tables, or None if they do not measure it."""
+    per_seq = getattr(op, "per", "token") == "seq"
+    name = (SEQUENCE_OPS if per_seq else DENSE_OPS).get(op.name)
+    if name is None or name not in (tables.ops_per_sequence() if per_seq else tables.ops_per_token()):
+        return None
+    curve = np.zeros(len(m), dtype=np.float64)
+    lookup = tables.sequence_latency_us if per_seq else tables.token_latency_us
+    curve[1:] = lookup(name, m[1:])
+    table = "per_sequence" if per_seq else "dense"
+    return LoweredOp(op, nodes, f"layer-wise {table}:{name} ({tables.model} tp{tables.tp})", None, curve)
 
 
 def _lower_curve(op: Operator, nodes: list[str], m: np.ndarray, entry: Any, dtype: str, a: int, peak: float,

@@ -9,11 +9,13 @@ from typing import Any
 
 from llmsim.compiler import catalog
 from llmsim.compiler.graph import build_graph
+from llmsim.compiler.host_overheads import prefill_step_overhead_ns
 from llmsim.compiler.lower import lower
 from llmsim.compiler.memory import plan_memory
-from llmsim.compiler.models import ModelConfig, ModelConfigError, load_model
+from llmsim.compiler.models import ModelConfig, ModelConfigError, load_model, model_from_hf_config
 from llmsim.compiler.plan import HardwareUse, InstancePlan
 from llmsim.compiler.shard import ShardError, shard_graph
+from llmsim.compiler.support import check_support
 from llmsim.diagnostics import DiagnosticBag, UserError
 from llmsim.hwdb import load_entry
 from llmsim.hwdb.locate import EntryRef, find_entries
@@ -47,6 +49,8 @@ class CompiledSpec:
 def compile_spec(spec: ir.Spec, *, hwdb_paths: Sequence[Path] | None = None) -> CompiledSpec:
     """Lower every pool of a checked spec; raises CompileError with every problem found."""
     bag = DiagnosticBag()
+    check_support(spec, bag)
+    bag.check()
     entries = _load_hardware(spec, hwdb_paths, bag)
     models = _load_models(spec, bag)
     plans: dict[str, InstancePlan] = {}
@@ -84,12 +88,17 @@ def _load_hardware(spec: ir.Spec, hwdb_paths: Sequence[Path] | None, bag: Diagno
 def _load_models(spec: ir.Spec, bag: DiagnosticBag) -> dict[str, ModelConfig]:
     models: dict[str, ModelConfig] = {}
     for decl in spec.models.values():
-        path = catalog.config_path(decl.catalog) if decl.catalog else decl.config_path
-        assert path is not None, "the checker guarantees a catalog name or a config path"
+        key = "catalog" if decl.catalog else "config" if decl.config_path else "architecture"
         try:
-            models[decl.name] = load_model(path, decl.catalog or path.stem)
+            if decl.architecture is not None:
+                models[decl.name] = model_from_hf_config(decl.architecture.to_hf_config(), decl.name)
+            else:
+                path = catalog.config_path(decl.catalog) if decl.catalog else decl.config_path
+                assert path is not None, "the checker guarantees a model source"
+                models[decl.name] = load_model(path, decl.catalog or path.stem)
         except ModelConfigError as exc:
-            bag.error(str(exc), ir.span_of(decl, "catalog" if decl.catalog else "config"),
+            span = decl.architecture.span if key == "architecture" and decl.architecture else ir.span_of(decl, key)
+            bag.error(str(exc), span,
                       label="not supported yet" if exc.unsupported else "cannot build this model",
                       help="supported today: dense Llama and Qwen3 decoders" if exc.unsupported else "")
     return models
@@ -97,16 +106,6 @@ def _load_models(spec: ir.Spec, bag: DiagnosticBag) -> dict[str, ModelConfig]:
 
 def _plan_pool(pool: ir.PoolDecl, decl: ir.ModelDecl, model: ModelConfig, entry: Any,
                bag: DiagnosticBag) -> InstancePlan | None:
-    unsupported = []
-    if pool.pp > 1:
-        unsupported.append(("pipeline parallelism (`pp` > 1)", "pp"))
-    if pool.role != "unified":
-        unsupported.append((f"`role = {pool.role}` (prefill/decode disaggregation)", "role"))
-    for what, key in unsupported:
-        bag.error(f"{what} is not supported yet", ir.span_of(pool, key), label="not supported yet",
-                  help="remove it, or keep the spec for a later llmsim version")
-    if unsupported:
-        return None
     try:
         graph = shard_graph(build_graph(model, decl.dtype), model, pool.tp)
     except ShardError as exc:
@@ -118,7 +117,7 @@ def _plan_pool(pool: ir.PoolDecl, decl: ir.ModelDecl, model: ModelConfig, entry:
         return None
     sched, kv = pool.scheduler, pool.kv_cache
     lowering = lower(graph, entry, kv_dtype=decl.kv_dtype, max_tokens=sched.max_num_batched_tokens,
-                     max_seqs=sched.max_num_seqs)
+                     max_seqs=sched.max_num_seqs, model=model)
     memory = plan_memory(graph, model, tp=pool.tp, kv_dtype=decl.kv_dtype,
                          capacity_bytes=entry.device.memory_bytes, utilization=kv.gpu_memory_utilization,
                          block_size=kv.block_size, max_tokens=sched.max_num_batched_tokens,
@@ -149,7 +148,8 @@ def _plan_pool(pool: ir.PoolDecl, decl: ir.ModelDecl, model: ModelConfig, entry:
     hardware = HardwareUse(entry.entry, entry.engine, entry.sha256, entry.kind)
     return InstancePlan(pool=pool.name, model=model, dtype=decl.dtype, kv_dtype=decl.kv_dtype, tp=pool.tp,
                         hardware=hardware, graph=graph, lowering=lowering, memory=memory,
-                        overhead_ns=sched.step_overhead_ns, max_model_len=max_len)
+                        overhead_ns=sched.step_overhead_ns, max_model_len=max_len,
+                        prefill_overhead_ns=prefill_step_overhead_ns(entry.engine))
 
 
 def _build_cluster(spec: ir.Spec, plans: dict[str, InstancePlan],
@@ -167,7 +167,8 @@ def _build_cluster(spec: ir.Spec, plans: dict[str, InstancePlan],
                 chunked_prefill=pool.scheduler.chunked_prefill,
                 long_prefill_token_threshold=pool.scheduler.long_prefill_token_threshold,
                 max_model_len=plan.max_model_len, prefix_caching=pool.kv_cache.prefix_caching,
-                scheduler=pool.scheduler.policy))
+                scheduler=pool.scheduler.policy, async_scheduling=pool.scheduler.async_scheduling,
+                reserve_full_isl=pool.scheduler.reserve_full_isl))
         pool_instances[pool.name] = tuple(range(first, len(instances)))
     routers = {
         r.name: RouterSpec(r.name, r.policy, tuple(i for t in r.targets for i in pool_instances[t]))

@@ -36,7 +36,7 @@ class InstancePlan:
 
     def __init__(self, *, pool: str, model: ModelConfig, dtype: str, kv_dtype: str, tp: int,
                  hardware: HardwareUse, graph: nx.DiGraph, lowering: Lowering, memory: MemoryPlan,
-                 overhead_ns: int, max_model_len: int):
+                 overhead_ns: int, max_model_len: int, prefill_overhead_ns: int = 0):
         self.pool = pool
         self.model = model
         self.dtype = dtype
@@ -46,7 +46,8 @@ class InstancePlan:
         self.graph = graph
         self.lowering = lowering
         self.memory = memory
-        self.overhead_ns = overhead_ns
+        self.overhead_ns = overhead_ns  # every step (the spec's `step_overhead`)
+        self.prefill_overhead_ns = prefill_overhead_ns  # steps with prefill work (host_overheads.py)
         self.max_model_len = max_model_len
         self._token_us: list[float] = _total(lowering.token_curves_us).tolist()
         self._seq_us: list[float] = _total(lowering.seq_curves_us).tolist()
@@ -58,7 +59,8 @@ class InstancePlan:
 
     def step_time_ns(self, batch: BatchShape) -> int:
         us = self._token_us[batch.num_tokens] + self._seq_us[batch.num_seqs] + self._attention(batch)
-        return int(us * 1000.0 + 0.5) + self.overhead_ns
+        ns = int(us * 1000.0 + 0.5) + self.overhead_ns
+        return ns + self.prefill_overhead_ns if batch.prefills else ns
 
     def breakdown_us(self, batch: BatchShape) -> dict[str, float]:
         """Step time by operator family (gemm, attention, collective, elementwise, memory)."""
@@ -68,8 +70,9 @@ class InstancePlan:
         for family, curve in self.lowering.seq_curves_us.items():
             out[family] = out.get(family, 0.0) + float(curve[batch.num_seqs])
         out["attention"] = out.get("attention", 0.0) + self._attention(batch)
-        if self.overhead_ns:
-            out["overhead"] = self.overhead_ns / 1000.0
+        overhead = self.overhead_ns + (self.prefill_overhead_ns if batch.prefills else 0)
+        if overhead:
+            out["overhead"] = overhead / 1000.0
         return out
 
     def to_json(self) -> dict[str, Any]:

@@ -23,9 +23,6 @@ def check_support(spec: ir.Spec, bag: DiagnosticBag) -> None:
 
 def unsupported(spec: ir.Spec) -> Iterator[tuple[str, Span]]:
     """(what, where) for every construct of `spec` that cannot run yet, in a stable order."""
-    for model in spec.models.values():
-        if model.architecture is not None:
-            yield "a model written out in an `architecture` block", model.architecture.span
     for kind, table in (("device", spec.devices), ("link", spec.links), ("node", spec.nodes),
                         ("fabric", spec.fabrics)):
         for decl in table.values():

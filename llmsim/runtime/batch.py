@@ -13,7 +13,7 @@ from typing import Protocol
 class BatchShape:
     """The work of one forward pass over a mixed batch of decodes and prefill chunks."""
 
-    __slots__ = ("num_tokens", "num_seqs", "n_decode", "decode_kv_sum", "decode_kv_max", "prefills")
+    __slots__ = ("decode_kv_max", "decode_kv_min", "decode_kv_sum", "n_decode", "num_seqs", "num_tokens", "prefills")
 
     def __init__(
         self,
@@ -23,12 +23,15 @@ class BatchShape:
         decode_kv_sum: int,
         decode_kv_max: int,
         prefills: tuple[tuple[int, int], ...],
+        decode_kv_min: int | None = None,
     ) -> None:
         self.num_tokens = num_tokens  # new tokens computed this step (decodes + prefill chunks)
         self.num_seqs = num_seqs  # sequences in the batch
         self.n_decode = n_decode  # sequences decoding one token
         self.decode_kv_sum = decode_kv_sum  # sum over decodes of the context attended (incl. the new token)
         self.decode_kv_max = decode_kv_max  # the longest such context
+        # the shortest; with the mean and the longest it tells how uneven the contexts are
+        self.decode_kv_min = decode_kv_max if decode_kv_min is None else decode_kv_min
         self.prefills = prefills  # (chunk tokens, tokens already cached before the chunk) per prefill
 
     @classmethod

@@ -1,11 +1,17 @@
 """A serving instance: queues, KV cache and the step loop. Its scheduler decides; it keeps state.
 
-The step loop is vLLM's engine loop with synchronous scheduling: when the instance is idle and has
+The step loop is vLLM's engine loop. With synchronous scheduling, when the instance is idle and has
 work, a step starts (at the current time, after every event already due at that time); the
-scheduler picks the batch, the cost model prices it, and at the step's end every request whose
-uncomputed tokens were all computed samples one token (a prefill's first token, a decode's next),
-finished requests free their KV and leave, and the next step starts at once if there is work.
-Requests that arrive during a step wait for the next one.
+scheduler picks the batch, the cost model prices it, and at the step's end every request the
+scheduler marked as sampling gets one token (a prefill's first token, a decode's next), finished
+requests free their KV and leave, and the next step is scheduled and starts at once if there is
+work. Requests that arrive during a step wait for the next one.
+
+With async scheduling (vLLM's `async_scheduling`, its batch queue of two), the step after the one
+running is scheduled as soon as that one starts, before its outputs exist: when a step ends, its
+outputs are applied, the step already scheduled starts at once, and the one after it is scheduled
+then. So the GPU never waits for the scheduler, and a step's finished requests and freed blocks,
+like requests that arrived during it, reach the scheduler one step later than in synchronous mode.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ class Instance:
         "_on_done",
         "_recorder",
         "batch",
+        "queued",
+        "samplers",
         "busy",
         "cost",
         "debug",
@@ -45,6 +53,7 @@ class Instance:
         "start_pending",
         "step_start",
         "steps",
+        "timeline",
         "waiting",
     )
 
@@ -67,6 +76,8 @@ class Instance:
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
         self.batch: list[Request] = []  # requests in the step now running
+        self.samplers: list[Request] = []  # those of them that sample a token when it ends
+        self.queued: tuple | None = None  # async scheduling: the step scheduled to run next
         self.busy = False
         self.start_pending = False
         self.step_start = 0  # when the step now running started
@@ -76,6 +87,7 @@ class Instance:
         self.debug = debug
         self._recorder = recorder
         self._on_done = on_done
+        self.timeline = recorder.timeline  # TimelineRecorder or None
 
     # -- views for routers ------------------------------------------------------------------------
 
@@ -116,57 +128,73 @@ class Instance:
 
     def _start_step(self, now: int, _: object = None) -> None:
         self.start_pending = False
-        plan = self.scheduler.schedule(self, now)
+        plan = self.queued or self._schedule(now)
+        self.queued = None
         if plan is None:
             if self.waiting or self.running:
                 raise RuntimeError(f"instance {self.name}: work queued but nothing schedulable")
             return
-        shape, batch = plan
+        shape, batch, samplers, duration = plan
+        self.busy = True
+        self.batch = batch
+        self.samplers = samplers
+        self.step_start = now
+        self.steps += 1
+        if self.timeline is not None:
+            self.timeline.step(self, now, duration, shape, len(samplers))
+        self.engine.at(now + duration, PRIO_STEP_END, self._end_step)
+        if self.spec.async_scheduling:
+            self.queued = self._schedule(now)
+
+    def _schedule(self, now: int) -> tuple | None:
+        plan = self.scheduler.schedule(self, now)
+        if plan is None:
+            return None
+        shape, batch, samplers = plan
         if self.debug:
             self._check(shape)
         duration = self.cost.step_time_ns(shape)
         assert duration >= 0, f"cost model returned a negative step time {duration}"
-        self.busy = True
-        self.batch = batch
-        self.step_start = now
-        self.steps += 1
-        self.engine.at(now + duration, PRIO_STEP_END, self._end_step)
+        return shape, batch, samplers, duration
 
     def _end_step(self, now: int, _: object = None) -> None:
         start = self.step_start
         in_step = 0  # tokens whose previous token came at this step's start: the common gap
         gaps: dict[int, int] = {}
         done: list[Request] = []
-        for r in self.batch:
-            n_out = r.num_output
-            if r.num_computed == r.prompt_len + n_out:  # all its tokens computed: it samples one
-                n_out += 1
-                r.num_output = n_out
-                if n_out == 1:
-                    r.first_token_ns = now
-                elif r.last_token_ns == start:
-                    in_step += 1
-                else:
-                    gap = now - r.last_token_ns
-                    gaps[gap] = gaps.get(gap, 0) + 1
-                r.last_token_ns = now
-                if n_out == r.output_len:
-                    r.running = False
-                    done.append(r)
+        for r in self.samplers:
+            r.placeholders -= 1
+            n_out = r.num_output + 1
+            r.num_output = n_out
+            if n_out == 1:
+                r.first_token_ns = now
+            elif r.last_token_ns == start:
+                in_step += 1
+            else:
+                gap = now - r.last_token_ns
+                gaps[gap] = gaps.get(gap, 0) + 1
+            r.last_token_ns = now
+            if n_out == r.output_len:
+                done.append(r)
         if in_step:
             gaps[now - start] = gaps.get(now - start, 0) + in_step
         self.batch = []
+        self.samplers = []
         self.busy = False
         if gaps:
             self._recorder.add_itl(gaps)
         if done:
+            for r in done:
+                if not r.running:  # preempted while its last token was in flight
+                    self.waiting.remove(r)
+                r.running = False
             self.running = [r for r in self.running if r.running]
             for r in done:
                 self.kv.free(r)
                 self._on_done(r, now)
         if self.debug:
             self.kv.check_invariants(self.running)
-        if (self.waiting or self.running) and not self.start_pending:
+        if (self.waiting or self.running or self.queued) and not self.start_pending:
             self.start_pending = True
             self.engine.at(now, PRIO_STEP_START, self._start_step)
 

@@ -88,6 +88,10 @@ class PagedKVCache:
     def blocks_held(self, req: Request) -> int:
         return req.blocks  # type: ignore[return-value]
 
+    def fits_full(self, req: Request, hit_blocks: list[int], num_tokens: int) -> bool:
+        """Whether `num_tokens` tokens of a waiting request would fit in the free blocks."""
+        return _ceil_div(num_tokens, self.block_size) <= self.free_blocks
+
     def lookup(self, req: Request) -> tuple[int, list[int]]:
         """Cached leading tokens of a waiting request and their blocks: none without caching."""
         return 0, []
@@ -264,6 +268,14 @@ class PrefixCachingKVCache:
                     break
                 hits.append(b)
         return len(hits) * bs, hits
+
+    def fits_full(self, req: Request, hit_blocks: list[int], num_tokens: int) -> bool:
+        """Whether `num_tokens` tokens of a waiting request would fit: its new blocks and the hit
+        blocks that sit in the free queue must all come out of the free blocks."""
+        refs = self._refs
+        evictable_hits = sum(1 for b in hit_blocks if refs[b] == 0)
+        need = _ceil_div(num_tokens, self.block_size) - len(hit_blocks)
+        return need + evictable_hits <= len(self._free_queue)
 
     def allocate_new(self, req: Request, hit_blocks: list[int], num_new_tokens: int) -> bool:
         """Take the hit blocks and new ones for a waiting request; False (and no change) if short."""

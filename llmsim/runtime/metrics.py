@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from llmsim.runtime.request import Request
+from llmsim.runtime.timeline import ARRIVAL, COMPLETION, REJECTION, Timeline, TimelineRecorder
 
 COLUMNS = (
     "id",
@@ -59,6 +60,9 @@ class _Rows:
             self._chunks.append(np.array(self._buf, dtype=np.int64).reshape(-1, self.width))
             self._buf = []
 
+    def count(self) -> int:
+        return len(self._buf) + sum(len(c) for c in self._chunks)
+
     def array(self) -> np.ndarray:
         self._pack()
         if not self._chunks:
@@ -78,9 +82,16 @@ def _fmt_ns(ns: int, unit_digits: int) -> str:
 class Recorder:
     """Collects what a simulation measures, while it runs."""
 
-    __slots__ = ("_csv", "_csv_instances", "_itl", "_rows", "first_arrival_ns", "rejected_ids", "submitted")
+    __slots__ = (
+        "_csv", "_csv_instances", "_itl", "_rows", "first_arrival_ns", "rejected_ids", "submitted", "timeline"
+    )
 
-    def __init__(self, csv_file: io.TextIOBase | None = None, instance_names: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        csv_file: io.TextIOBase | None = None,
+        instance_names: tuple[str, ...] = (),
+        timeline: TimelineRecorder | None = None,
+    ) -> None:
         self._rows = _Rows(len(COLUMNS))
         self._itl = _Rows(2)
         self._csv = csv_file
@@ -88,6 +99,7 @@ class Recorder:
         self.submitted = 0
         self.first_arrival_ns = -1
         self.rejected_ids: list[int] = []
+        self.timeline = timeline
         if csv_file is not None:
             csv_file.write(CSV_HEADER)
 
@@ -95,9 +107,18 @@ class Recorder:
         if self.submitted == 0:
             self.first_arrival_ns = req.arrival_ns
         self.submitted += 1
+        if self.timeline is not None:
+            self.timeline.point(ARRIVAL, req.arrival_ns)
 
     def reject(self, req: Request) -> None:
         self.rejected_ids.append(req.rid)
+        if self.timeline is not None:  # rejected when it arrives
+            self.timeline.point(REJECTION, req.arrival_ns)
+
+    @property
+    def completed(self) -> int:
+        """Requests completed so far."""
+        return self._rows.count()
 
     def add_itl(self, gaps: dict[int, int]) -> None:
         self._itl.extend(gaps.items())
@@ -117,6 +138,8 @@ class Recorder:
                 r.preemptions,
             )
         )
+        if self.timeline is not None:
+            self.timeline.point(COMPLETION, now)
         if self._csv is not None:
             a = r.arrival_ns
             tpot = ""
@@ -218,6 +241,7 @@ class SimResult:
         steps: int,
         simulated_ns: int,
         wall_s: float,
+        timeline: Timeline | None = None,
     ) -> None:
         self.columns = columns
         self.itl_values_ns = itl_values_ns
@@ -234,6 +258,7 @@ class SimResult:
         self.steps = steps
         self.simulated_ns = simulated_ns
         self.wall_s = wall_s  # wall-clock seconds the simulation took; not part of summary()
+        self.timeline = timeline  # counters over simulated time (llmsim/runtime/timeline.py), or None
 
     def __getattr__(self, name: str) -> np.ndarray:
         # result.arrival_ns, result.finish_ns, ...: the per-request columns, ordered by request id.

@@ -32,6 +32,7 @@ class Request:
         "num_computed",
         "num_output",
         "output_len",
+        "placeholders",
         "preemptions",
         "prompt_len",
         "rid",
@@ -62,6 +63,7 @@ class Request:
         self.instance = -1
         self.num_computed = 0
         self.num_output = 0
+        self.placeholders = 0  # tokens scheduled to be sampled by steps not yet finished
         self.preemptions = 0
         self.first_scheduled_ns = -1
         self.first_token_ns = -1

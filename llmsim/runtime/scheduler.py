@@ -26,8 +26,9 @@ class Scheduler:
     def __init__(self, spec: InstanceSpec) -> None:
         self.spec = spec
 
-    def schedule(self, inst: Instance, now: int) -> tuple[BatchShape, list[Request]] | None:
-        """Plan the step starting at `now`; None when nothing can run."""
+    def schedule(self, inst: Instance, now: int) -> tuple[BatchShape, list[Request], list[Request]] | None:
+        """Plan the next step at `now`: its shape, its requests and those of them that sample a
+        token when it ends (their `placeholders` count is raised); None when nothing can run."""
         raise NotImplementedError
 
 
@@ -49,10 +50,16 @@ class VLLMScheduler(Scheduler):
        than `max_num_seqs` run. A prefix-cache lookup gives tokens already computed; the rest (the
        prompt, plus the output so far for a preempted request) is capped by the threshold and, with
        chunked prefill, by the budget (without it, a request that does not fit stops admission); a
-       request whose blocks cannot be allocated stops admission.
+       request whose blocks cannot be allocated stops admission, and so, with `reserve_full_isl`,
+       does one whose whole current sequence would not fit in the free blocks.
+
+    A request that will have computed every token it knows samples one token when the step ends;
+    until then that token is a placeholder (vLLM's `num_output_placeholders`), so that with async
+    scheduling the next step, planned while this one runs, already gives it its next decode. A
+    request whose last token is being sampled is not scheduled again.
     """
 
-    __slots__ = ("chunked", "max_seqs", "max_tokens", "threshold")
+    __slots__ = ("chunked", "full_isl", "max_seqs", "max_tokens", "threshold")
 
     def __init__(self, spec: InstanceSpec) -> None:
         super().__init__(spec)
@@ -60,15 +67,18 @@ class VLLMScheduler(Scheduler):
         self.max_seqs = spec.max_num_seqs
         self.threshold = spec.long_prefill_token_threshold
         self.chunked = spec.chunked_prefill
+        self.full_isl = spec.reserve_full_isl
 
-    def schedule(self, inst: Instance, now: int) -> tuple[BatchShape, list[Request]] | None:
+    def schedule(self, inst: Instance, now: int) -> tuple[BatchShape, list[Request], list[Request]] | None:
         budget = self.max_tokens
         threshold = self.threshold
         running = inst.running
         kv = inst.kv
         batch: list[Request] = []
+        samplers: list[Request] = []  # requests that sample a token when this step ends
         prefills: list[tuple[int, int]] = []
         n_decode = kv_sum = kv_max = 0
+        kv_min = 1 << 62
         preemptions_before = inst.preemptions
 
         # 1. Running requests.
@@ -76,8 +86,13 @@ class VLLMScheduler(Scheduler):
         while i < len(running) and budget > 0:
             r = running[i]
             computed = r.num_computed
-            remaining = r.prompt_len + r.num_output - computed
-            if remaining == 1 and r.num_output:  # a decode
+            known = r.prompt_len + r.num_output + r.placeholders  # tokens the request will have
+            if r.placeholders and r.num_output + r.placeholders >= r.output_len:
+                # Async scheduling: its last token is already being sampled; no further step.
+                i += 1
+                continue
+            remaining = known - computed
+            if remaining == 1 and r.num_output + r.placeholders:  # a decode
                 # Its blocks have room for one more token unless the last one is full. (A decode
                 # never enters blocks in the prefix cache: those are all prompt blocks.)
                 if computed >= r.kv_capacity and not self._allocate(inst, r, 1):
@@ -86,6 +101,8 @@ class VLLMScheduler(Scheduler):
                 kv_sum += computed + 1
                 if computed + 1 > kv_max:
                     kv_max = computed + 1
+                if computed + 1 < kv_min:
+                    kv_min = computed + 1
                 r.num_computed = computed + 1
                 budget -= 1
             else:  # a prefill chunk, or the recompute of a preempted request
@@ -102,16 +119,20 @@ class VLLMScheduler(Scheduler):
                 r.num_computed = computed + n
                 budget -= n
             batch.append(r)
+            if r.num_computed == known:
+                r.placeholders += 1
+                samplers.append(r)
             i += 1
 
         # 2. Waiting requests, unless this step preempted something.
         if inst.preemptions == preemptions_before:
             waiting = inst.waiting
             max_seqs = self.max_seqs
+            full_isl = self.full_isl
             while waiting and budget > 0 and len(running) < max_seqs:
                 r = waiting[0]
                 hit, hit_blocks = kv.lookup(r)
-                num_tokens = r.prompt_len + r.num_output
+                num_tokens = r.prompt_len + r.num_output + r.placeholders
                 remaining = num_tokens - hit
                 n = remaining
                 if 0 < threshold < n:
@@ -120,6 +141,8 @@ class VLLMScheduler(Scheduler):
                     if not self.chunked:
                         break
                     n = budget
+                if full_isl and not kv.fits_full(r, hit_blocks, num_tokens):
+                    break
                 if not kv.allocate_new(r, hit_blocks, n):
                     break
                 waiting.popleft()
@@ -131,21 +154,27 @@ class VLLMScheduler(Scheduler):
                     kv.record_lookup(num_tokens, hit)
                 if r.first_scheduled_ns < 0:
                     r.first_scheduled_ns = now
-                if remaining == 1 and r.num_output:
+                if remaining == 1 and r.num_output + r.placeholders:
                     n_decode += 1
                     kv_sum += num_tokens
                     if num_tokens > kv_max:
                         kv_max = num_tokens
+                    if num_tokens < kv_min:
+                        kv_min = num_tokens
                 else:
                     prefills.append((n, hit))
                 r.num_computed = hit + n
                 budget -= n
                 batch.append(r)
+                if r.num_computed == num_tokens:
+                    r.placeholders += 1
+                    samplers.append(r)
 
         if not batch:
             return None
-        shape = BatchShape(self.max_tokens - budget, len(batch), n_decode, kv_sum, kv_max, tuple(prefills))
-        return shape, batch
+        shape = BatchShape(self.max_tokens - budget, len(batch), n_decode, kv_sum, kv_max, tuple(prefills),
+                           kv_min if n_decode else 0)
+        return shape, batch, samplers
 
     def _allocate(self, inst: Instance, r: Request, n: int) -> bool:
         """KV slots for `n` more tokens of running request `r`, preempting from the tail of the

@@ -8,8 +8,9 @@ send. Requests are numbered in the order they arrive.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,7 +21,25 @@ from llmsim.runtime.metrics import Recorder, SimResult
 from llmsim.runtime.request import Request
 from llmsim.runtime.router import ROUTERS, Router
 from llmsim.runtime.spec import ClusterSpec
+from llmsim.runtime.timeline import DEFAULT_BUCKETS, TimelineRecorder
 from llmsim.runtime.workload import Workload
+
+
+class Progress(NamedTuple):
+    """Where a running simulation stands, handed to `simulate(..., progress=callback)`."""
+
+    simulated_ns: int  # simulated time of the last event processed
+    events: int  # events processed so far
+    submitted: int  # requests arrived so far
+    completed: int  # requests completed so far
+    rejected: int  # requests rejected so far
+    total_requests: int | None  # requests the workloads will send (None if unknown)
+    max_time_ns: int | None  # where simulated time stops, if it does
+    done: bool  # the last call, after the run
+
+
+# A progress callback is called about every PROGRESS_WALL_S seconds of wall-clock time.
+PROGRESS_WALL_S = 0.1
 
 
 class _Source:
@@ -92,11 +111,20 @@ class _Simulation:
         csv_file,
         debug: bool,
         seed: int,
+        timeline_buckets: int = DEFAULT_BUCKETS,
+        max_time_ns: int | None = None,
     ) -> None:
         self.engine = Engine()
         self.debug = debug
         self.next_rid = 0
-        self.recorder = Recorder(csv_file, tuple(s.name for s in cluster.instances))
+        # The run reaches its last arrival, unless max_time_ns stops it first.
+        last_arrival = max((int(w.arrival_ns[-1]) for w, _ in workloads if w.arrival_ns is not None and len(w)),
+                           default=0)
+        if max_time_ns is not None:
+            last_arrival = min(last_arrival, max_time_ns)
+        self.timeline = (TimelineRecorder(cluster.instances, timeline_buckets, max_time_ns, last_arrival)
+                         if timeline_buckets else None)
+        self.recorder = Recorder(csv_file, tuple(s.name for s in cluster.instances), self.timeline)
         self.instances = [
             Instance(i, spec, self.engine, self.recorder, self._done, debug)
             for i, spec in enumerate(cluster.instances)
@@ -137,15 +165,46 @@ class _Simulation:
         if source.workload.closed_loop is not None:
             source.request_done(req, now)
 
-    def run(self, max_time_ns: int | None) -> None:
+    def run(self, max_time_ns: int | None, progress: Callable[[Progress], None] | None = None) -> None:
         for source in self.sources:
             source.start()
-        self.engine.run(max_time_ns)
+        if progress is None:
+            self.engine.run(max_time_ns)
+        else:
+            self._run_reporting(max_time_ns, progress)
         if self.debug and len(self.engine) == 0:
             for inst in self.instances:
                 assert not inst.waiting and not inst.running
                 inst.kv.check_invariants(())
                 assert inst.kv.num_free == inst.kv.num_blocks, f"{inst.name}: KV blocks leaked"
+
+    def _run_reporting(self, max_time_ns: int | None, progress: Callable[[Progress], None]) -> None:
+        """Run in slices of simulated time, calling `progress` between them. Events run in the
+        same order as in one `engine.run`, so the results do not depend on where slices end; a
+        slice's length adapts so that each takes about PROGRESS_WALL_S of wall-clock time."""
+        engine = self.engine
+        total = sum(len(s.workload) for s in self.sources)
+        until, span = 0, 1_000_000  # simulated ns
+        while len(engine):
+            until += span
+            if max_time_ns is not None and until >= max_time_ns:
+                until = max_time_ns
+            t0 = time.perf_counter()
+            engine.run(until)
+            wall = time.perf_counter() - t0
+            if wall < PROGRESS_WALL_S / 2:
+                span *= 2
+            elif wall > 2 * PROGRESS_WALL_S:
+                span = max(span // 2, 1)
+            if until == max_time_ns:
+                break
+            progress(self._progress(total, max_time_ns, done=False))
+        progress(self._progress(total, max_time_ns, done=True))
+
+    def _progress(self, total: int, max_time_ns: int | None, done: bool) -> Progress:
+        rec = self.recorder
+        return Progress(self.engine.now, self.engine.events, rec.submitted, rec.completed,
+                        len(rec.rejected_ids), total, max_time_ns, done)
 
 
 def simulate(
@@ -156,13 +215,17 @@ def simulate(
     csv_path: Path | None = None,
     debug: bool = False,
     seed: int = 0,
+    timeline_buckets: int = DEFAULT_BUCKETS,
+    progress: Callable[[Progress], None] | None = None,
 ) -> SimResult:
     """Run the workloads (each bound to a router name) on the cluster.
 
     `max_time_ns` stops simulated time there (requests still in flight are not completed);
     `csv_path` receives one row per completed request, written as requests finish; `debug` checks
     the KV cache invariants and scheduling limits after every step; `seed` is handed to routers
-    that draw random numbers.
+    that draw random numbers; `timeline_buckets` bounds the resolution of `SimResult.timeline`
+    (0: no timeline); `progress` is called with a `Progress` about every 0.1 s of wall-clock time
+    and once at the end (it does not change the results).
     """
     wall0 = time.perf_counter()
     csv_file = None
@@ -172,13 +235,18 @@ def simulate(
         except OSError as e:
             raise UserError(f"cannot write {csv_path}: {e.strerror or e}") from None
     try:
-        sim = _Simulation(cluster, workloads, csv_file, debug, seed)
-        sim.run(max_time_ns)
+        sim = _Simulation(cluster, workloads, csv_file, debug, seed, timeline_buckets, max_time_ns)
+        sim.run(max_time_ns, progress)
     finally:
         if csv_file is not None:
             csv_file.close()
     itl_values, itl_counts = sim.recorder.itl_samples()
     instances = sim.instances
+    timeline = None
+    if sim.timeline is not None:  # steps still running at max_time_ns were counted up to it
+        cut = max_time_ns is not None and any(i.busy for i in instances)
+        timeline = sim.timeline.finish(max_time_ns if cut else sim.engine.now,  # type: ignore[arg-type]
+                                       [i.preemptions for i in instances])
     return SimResult(
         sim.recorder.columns(),
         itl_values,
@@ -195,4 +263,5 @@ def simulate(
         steps=sum(i.steps for i in instances),
         simulated_ns=sim.engine.now,
         wall_s=time.perf_counter() - wall0,
+        timeline=timeline,
     )

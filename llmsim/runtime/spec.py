@@ -27,6 +27,12 @@ class InstanceSpec:
     max_model_len: int
     prefix_caching: bool
     scheduler: str = "vllm"
+    # vLLM's `async_scheduling`: the next step is scheduled while this one runs, so a step's
+    # outputs (finished requests, freed blocks) reach the scheduler one step later.
+    async_scheduling: bool = False
+    # vLLM's `scheduler_reserve_full_isl`: admit a waiting request only if its whole current
+    # sequence fits in the free blocks, not merely its first chunk.
+    reserve_full_isl: bool = False
 
     def __post_init__(self) -> None:
         for field in (

@@ -7,12 +7,14 @@ Formats (`TraceSource.format`):
 - `vidur`: CSV `arrived_at (s),num_prefill_tokens,num_decode_tokens` (Vidur's processed traces;
   `arrived_at` may be absent, then the trace has lengths only).
 Times are read exactly into integer nanoseconds (decimal strings are not passed through floats).
+Any of them may be gzip-compressed (a `.gz` suffix).
 """
 
 from __future__ import annotations
 
 import calendar
 import csv
+import gzip
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -74,7 +76,10 @@ def _fail(path: Path, line: int, what: str) -> UserError:
 
 
 def _open(path: Path, newline: str | None = None) -> TextIO:
+    """Open a trace as text; a `.gz` file is decompressed on the fly, so traces can be stored small."""
     try:
+        if path.suffix == ".gz":
+            return gzip.open(path, "rt", encoding="utf-8", newline=newline)
         return open(path, encoding="utf-8", newline=newline)
     except OSError as e:
         raise UserError(f"cannot read trace {path}: {e.strerror or e}") from None
@@ -86,6 +91,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
             yield from enumerate(f, start=1)
         except UnicodeDecodeError as e:
             raise UserError(f"cannot read trace {path}: not UTF-8 text ({e.reason})") from None
+        except (OSError, EOFError) as e:  # a damaged or truncated .gz file
+            raise UserError(f"cannot read trace {path}: {e}") from None
 
 
 def _positive_int(path: Path, line: int, key: str, value: object) -> int:
@@ -229,6 +236,8 @@ def _csv_rows(
             raise _fail(path, reader.line_num, f"bad CSV ({e})") from None
         except UnicodeDecodeError as e:
             raise UserError(f"cannot read trace {path}: not UTF-8 text ({e.reason})") from None
+        except (OSError, EOFError) as e:  # a damaged or truncated .gz file
+            raise UserError(f"cannot read trace {path}: {e}") from None
 
 
 _TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")

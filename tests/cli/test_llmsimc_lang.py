@@ -102,7 +102,6 @@ def test_roadmap_constructs_are_refused_at_their_spans(capsys, monkeypatch):
     assert main([ROADMAP.name, "--check"]) == 1
     err = capsys.readouterr().err
     expected = [
-        "a model written out in an `architecture` block is not supported yet",
         "a `node` block (devices, links and fabrics of a cluster) is not supported yet",
         "`role = prefill` (prefill/decode disaggregation) is not supported yet",
         "placing a pool on nodes (`node`) is not supported yet",

@@ -21,7 +21,7 @@ ENTRY_DIR = bundled_root() / "nvidia" / "h100-sxm" / "vllm@0.24.0"
 
 @pytest.fixture(scope="module")
 def h100():
-    (ref,) = [r for r in find_entries([bundled_root()]) if r.entry == "nvidia/h100-sxm"]
+    (ref,) = [r for r in find_entries([bundled_root()]) if r.spec_name == "nvidia/h100-sxm@vllm-0.24.0"]
     return load_entry(ref)
 
 

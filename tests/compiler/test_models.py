@@ -52,3 +52,22 @@ def test_unreadable_json_is_a_model_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ModelConfigError):
         load_model(path, "broken")
+
+
+def test_a_written_out_model_compiles_like_its_config(tmp_path):
+    from llmsim.compiler import compile_spec
+    from llmsim.lang import load_spec
+
+    spec = tmp_path / "arch.llms"
+    spec.write_text(
+        'use hardware "nvidia/h100-sxm@vllm-0.24.0" as h100\n'
+        "model tiny { architecture { type = llama  hidden_size = 2048  intermediate_size = 8192\n"
+        "  layers = 16  heads = 16  kv_heads = 8  vocab_size = 32000 } }\n"
+        "pool main { model = tiny  hardware = h100 }\n"
+        "workload w { requests = 5  arrival = poisson(rate = 5/s)  prompt = fixed(8)  output = fixed(4) }\n"
+    )
+    plan = compile_spec(load_spec(spec)).plans["main"]
+    m = plan.model
+    assert (m.hidden_size, m.num_layers, m.num_heads, m.num_kv_heads, m.head_dim) == (2048, 16, 16, 8, 128)
+    assert m.parameter_count() == 16 * (2048 * (2048 + 2 * 1024) + 2048 * 2048 + 3 * 2048 * 8192 + 2 * 2048) \
+        + 2 * 32000 * 2048 + 2048

@@ -91,7 +91,7 @@ def test_preempts_the_last_running_request_and_admits_nobody_that_step():
     newcomer = Request(3, 0, 0, 1, 1)
     inst.waiting.append(newcomer)
     assert inst.kv.num_free == 0
-    shape, batch = inst.scheduler.schedule(inst, now=0)
+    shape, batch, _ = inst.scheduler.schedule(inst, now=0)
     # b needs a block: c (the last running) is preempted and b gets c's block.
     assert batch == [a, b]
     assert inst.running == [a, b]
