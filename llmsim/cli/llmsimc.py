@@ -12,8 +12,9 @@ from rich.console import Console
 
 from llmsim.cli.common import ArgumentParser, guard_output_path, run_guarded
 from llmsim.diagnostics import UserError
+from llmsim.sweep.runner import BACKENDS
 
-EMIT_STAGES = ("ast", "graph", "plan")
+EMIT_STAGES = ("ast", "ir", "graph", "plan")
 
 
 def build_parser() -> ArgumentParser:
@@ -24,7 +25,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("spec", type=Path, help="the .llms file")
     p.add_argument("--check", action="store_true", help="compile without running; exit 0 or 1")
     p.add_argument("--emit", choices=EMIT_STAGES, help="print a compiler stage in its text form and stop")
-    p.add_argument("--report", action="store_true", help="print the full terminal report")
+    p.add_argument("--report", nargs="?", const="terminal", choices=("terminal", "html"),
+                   help="print the full terminal report; `--report html` also writes SPEC-NAME.html")
+    p.add_argument("--html", type=Path, metavar="PATH",
+                   help="write a self-contained HTML report with plots (needs the `report` extra)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     p.add_argument("--csv", type=Path, metavar="PATH", help="write one row per request as CSV")
     p.add_argument("-I", "--include", type=Path, action="append", default=[], metavar="DIR",
@@ -32,28 +36,45 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--hwdb", type=Path, action="append", default=[], metavar="DIR",
                    help="an extra hardware_db root, searched before the bundled one")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a param of the spec, e.g. `-D tp=2 -D rate=8/s`")
+    p.add_argument("--backend", choices=BACKENDS, default="local",
+                   help="where sweep points run: local processes (default) or Ray tasks")
+    p.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (default: start a local one)")
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help="sweep points run at once (default: the CPUs)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_guarded(lambda: _run(build_parser().parse_args(argv)))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "fmt":
+        from llmsim.cli.fmt_cmd import fmt_main
+
+        return run_guarded(lambda: fmt_main(args[1:]))
+    return run_guarded(lambda: _run(build_parser().parse_args(args)))
 
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` and argument errors stay instant.
+    from llmsim import slo
     from llmsim.compiler import compile_spec
     from llmsim.compiler.emit import emit_graph, emit_plan
     from llmsim.hwdb.locate import default_paths
-    from llmsim.lang import emit_ast, load_spec, parse
+    from llmsim.lang import emit_ast, emit_ir, load_spec, parse
+    from llmsim.report.html import write_run_html
+    from llmsim.report.progress import ProgressBar
     from llmsim.report.results import results_document, write_json
     from llmsim.report.terminal import print_summary
     from llmsim.runtime import build_workload, simulate
+    from llmsim.runtime.timeline import DEFAULT_BUCKETS
 
     spec_path: Path = args.spec
     if not spec_path.is_file():
         raise UserError(f"no such spec file `{spec_path}`", help="give the path of a .llms file")
     out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-    for path in (args.json, args.csv):
+    if args.report == "html" and args.html is None:
+        args.html = Path(f"{spec_path.stem}.html")
+    for path in (args.json, args.csv, args.html):
         if path is not None:
             guard_output_path(path, protected=[spec_path])
 
@@ -63,7 +84,14 @@ def _run(args: argparse.Namespace) -> int:
         out.print(emit_ast(parse(SourceFile.read(spec_path, spec_path.name))), end="", markup=False)
         return 0
     hwdb_paths = default_paths(args.hwdb)
-    spec = load_spec(spec_path, search_paths=args.include, hwdb_paths=hwdb_paths)
+    spec = load_spec(spec_path, search_paths=args.include, hwdb_paths=hwdb_paths, defines=args.define)
+    if args.emit == "ir":
+        out.print(emit_ir(spec), end="", markup=False)
+        return 0
+    if spec.sweep is not None and args.emit is None:
+        from llmsim.cli.sweep_cmd import run_sweep_command
+
+        return run_sweep_command(args, spec, out)
     compiled = compile_spec(spec, hwdb_paths=hwdb_paths)
     if args.emit == "graph":
         for name, plan in compiled.plans.items():
@@ -82,14 +110,24 @@ def _run(args: argparse.Namespace) -> int:
     workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in spec.workloads.values()]
     sim = spec.simulation
     start = time.perf_counter()
-    result = simulate(compiled.cluster, workloads, max_time_ns=sim.max_time_ns if sim else None,
-                      csv_path=args.csv)
+    with ProgressBar(out) as bar:  # shown on a terminal once the run passes a second
+        result = simulate(compiled.cluster, workloads, max_time_ns=sim.max_time_ns if sim else None,
+                          csv_path=args.csv, progress=bar if bar.enabled and not args.quiet else None,
+                          # timelines only feed the JSON and HTML: a run that writes neither skips them
+                          timeline_buckets=DEFAULT_BUCKETS if args.json or args.html else 0)
     wall_s = time.perf_counter() - start
-    doc = results_document(compiled, result.summary(), wall_s)
+    doc = results_document(compiled, result.summary(), wall_s, result=result)
+    doc["slo"] = slo.evaluate(spec.slos, result, list(spec.workloads))
     if args.json is not None:
         write_json(doc, args.json)
+    if args.html is not None:
+        size = write_run_html(args.html, doc, spec=spec, compiled=compiled, result=result)
+        if not args.quiet:
+            out.print(f"wrote {args.html} ({size / 1024:,.0f} KiB)", markup=False)
     if not args.quiet:
         print_summary(doc, out, full=args.report)
+        if doc["slo"]:
+            out.print(slo.summary_line(doc["slo"]), markup=False)
     return 0
 
 

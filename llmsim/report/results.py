@@ -10,10 +10,21 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+# Buckets of the JSON `timeline` at most (the HTML report uses the run's full resolution).
+JSON_TIMELINE_BUCKETS = 128
 
 
-def results_document(compiled: Any, summary: dict[str, Any], wall_s: float) -> dict[str, Any]:
-    """Merge the runtime's summary with what the compiler used (hardware, fallbacks, plans)."""
+def results_document(compiled: Any, summary: dict[str, Any], wall_s: float, *,
+                     result: Any = None) -> dict[str, Any]:
+    """Merge the runtime's summary with what the compiler used (hardware, fallbacks, plans).
+
+    With the `SimResult` (`result`), also the latency `distributions`, the `timeline` and the
+    run-mean batches of `step_breakdown`.
+    """
+    from llmsim.report.breakdown import step_breakdown
+    from llmsim.report.distributions import distributions
+
+    timeline = getattr(result, "timeline", None)
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "spec": str(compiled.spec.path.name),
@@ -25,9 +36,31 @@ def results_document(compiled: Any, summary: dict[str, Any], wall_s: float) -> d
         "fallbacks": compiled.fallbacks,
         "pools": [plan.to_json() for plan in compiled.plans.values()],
         "sim": {**summary["sim"], "wall_s": wall_s},
+        "step_breakdown": step_breakdown(compiled, timeline),
     }
+    if result is not None:
+        doc["distributions"] = distributions(result)
+    if timeline is not None:
+        doc["timeline"] = timeline.to_json(max_buckets=JSON_TIMELINE_BUCKETS)
     return doc
 
 
 def write_json(doc: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    path.write_text(dumps(doc) + "\n", encoding="utf-8")
+
+
+def dumps(value: Any, indent: int = 0) -> str:
+    """JSON indented by two spaces, except that a list of numbers (or nulls) stays on one line."""
+    pad = "  " * (indent + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{pad}{json.dumps(str(k))}: {dumps(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in value):
+            return json.dumps(list(value))
+        return "[\n" + ",\n".join(pad + dumps(v, indent + 1) for v in value) + "\n" + "  " * indent + "]"
+    return json.dumps(value)
