@@ -56,12 +56,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     vp.set_defaults(func=cmd_validate)
 
-    ip = hs.add_parser("import", help="convert public measured data into an entry")
+    dp = hs.add_parser("diff", parents=[common], help="how two entries differ, per operator family")
+    dp.add_argument("a", metavar="A", help="an entry (ENTRY@engine) or a folder")
+    dp.add_argument("b", metavar="B", help="an entry (ENTRY@engine) or a folder")
+    dp.add_argument("--json", action="store_true", help="print JSON")
+    dp.add_argument("--tables", action="store_true", help="one line per table, not per family")
+    dp.set_defaults(func=cmd_diff)
+
+    ap = hs.add_parser("accuracy", parents=[common], help="leave-one-out error of llmsim's interpolation")
+    ap.add_argument("name", metavar="ENTRY[@engine]", help="an entry or a folder")
+    ap.add_argument("--json", action="store_true", help="print JSON (every table)")
+    ap.add_argument("--tables", action="store_true", help="one line per table, not per family")
+    ap.set_defaults(func=cmd_accuracy)
+
+    ip = hs.add_parser("import", help="convert public measured data into entries")
     ip.add_argument("source", choices=IMPORTERS, help="the data's format")
     ip.add_argument(
-        "system_dir", type=Path, metavar="SYSTEM_DIR", help="e.g. .../aiconfigurator-0.12.0/h100_sxm"
+        "system_dir",
+        type=Path,
+        metavar="DIR",
+        help="aiconfigurator: a system folder (.../aiconfigurator-0.12.0/h100_sxm); "
+        "llmservingsim: the perf folder (.../llmservingsim-vllm0.19) or one hardware folder in it; "
+        "specsheet: a specs.csv (.../hw/specs.csv)",
     )
-    ip.add_argument("--engine", required=True, metavar="NAME@VERSION", help="e.g. vllm@0.24.0")
+    ip.add_argument(
+        "--engine",
+        metavar="NAME@VERSION",
+        help="aiconfigurator: one engine version, e.g. vllm@0.24.0 (default: every version in the folder)",
+    )
     ip.add_argument(
         "--out",
         type=Path,
@@ -69,17 +91,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="database root to write into (default: ./hardware_db)",
     )
-    ip.add_argument("--vendor", default="nvidia", help="vendor folder name (default: nvidia)")
+    ip.add_argument("--vendor", default="nvidia", help="aiconfigurator: vendor folder name (default: nvidia)")
     ip.add_argument(
         "--device-name",
         metavar="NAME",
-        help="device folder name (default: from SYSTEM_DIR, h100_sxm -> h100-sxm)",
+        help="aiconfigurator: device folder name (default: from DIR, h100_sxm -> h100-sxm)",
     )
     ip.add_argument(
         "--nccl-version", metavar="X.Y.Z", help="NCCL table to use (default: system.yaml misc.nccl_version)"
     )
     ip.add_argument(
-        "--specs", type=Path, metavar="CSV", help="spec-sheet CSV (default: specs.csv two folders up)"
+        "--specs",
+        type=Path,
+        metavar="FILE",
+        help="spec sheets: aiconfigurator a specs.csv (default: two folders up), "
+        "llmservingsim a YAML like llmsim/hwdb/importers/specsheets.yaml",
+    )
+    ip.add_argument(
+        "--only", action="append", metavar="NAME", help="specsheet: import only this row (accelerator or device)"
     )
     ip.add_argument("--force", action="store_true", help="replace an existing entry whose content differs")
     ip.set_defaults(func=cmd_import)
@@ -117,6 +146,15 @@ def select(name: str, search_paths: list[Path]) -> list[EntryRef]:
     )
 
 
+def layerwise_names(doc: dict[str, Any]) -> list[str]:
+    """Layer-wise tables as `layerwise/<model>/<dtype>/tp<N>/<kind>`, in entry order."""
+    return [
+        f"layerwise/{item['model']}/{item['dtype']}/tp{item['tp']}/{kind}"
+        for item in doc.get("layerwise", [])
+        for kind in item["tables"]
+    ]
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     items: list[dict[str, Any]] = []
     failed = 0
@@ -132,7 +170,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "entry": ref.entry,
                 "engine": ref.engine,
                 "kind": doc["kind"],
-                "tables": sorted(doc["tables"]),
+                "tables": sorted(doc["tables"]) + layerwise_names(doc),
                 "spec_name": ref.spec_name,
                 "_device": doc["device"]["name"],
                 "_path": ref.path,
@@ -237,7 +275,7 @@ def show_entry(entry: HardwareEntry, table_glob: str | None = None) -> None:
     for i, (lname, link) in enumerate(d["links"].items()):
         dev.add_row(
             f"links.{lname}",
-            f"{link['bandwidth']} per direction, {link['latency']}",
+            f"{link['bandwidth']} per direction, " + link.get("latency", "latency not given"),
             sources.get("links", "") if i == 0 else "",
         )
     if "cross_check" in sources:
@@ -276,6 +314,16 @@ def show_entry(entry: HardwareEntry, table_glob: str | None = None) -> None:
             dtype = f"{meta['dtype']} {meta['implementation']}"
         tab.add_row(name, meta["op"], dtype, grid, str(meta["rows"]), filled, meta["kernel"])
     con.print(tab)
+    if entry.layerwise_models():
+        con.print(f"\n[bold]layer-wise tables[/bold] ({len(entry.layerwise_models())} sets)")
+        lw = Table(show_edge=False, pad_edge=False)
+        for col in ("model", "dtype", "tp", "tables", "rows"):
+            lw.add_column(col)
+        for model, dtype, tp in entry.layerwise_models():
+            item = entry.layerwise_meta[(model, dtype, tp)]
+            lw.add_row(model, dtype, str(tp), ", ".join(item["tables"]),
+                       str(sum(t["rows"] for t in item["tables"].values())))
+        con.print(lw)
     impls = entry.allreduce_implementations("bf16")
     if len(impls) > 1 and (
         table_glob is None
@@ -323,21 +371,98 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _one(name: str, paths: list[Path]) -> HardwareEntry:
+    refs = select(name, paths)
+    if len(refs) > 1:
+        raise UserError(
+            f"`{name}` names {len(refs)} entries",
+            help="name one: " + ", ".join(f"{r.entry}@{r.engine}" for r in refs),
+        )
+    return load_entry(refs[0])
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:+.1f}%"
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from llmsim.hwdb.diff import diff_entries, summary_by_family
+
+    paths = _paths(args)
+    d = diff_entries(_one(args.a, paths), _one(args.b, paths))
+    if args.json:
+        print(json.dumps(d.to_json(), indent=2))
+        return 0
+    con = _console()
+    con.print(f"A = {d.a}\nB = {d.b}   (B / A - 1 at A's measured points; + means B is slower)")
+    if d.device:
+        t = Table(show_edge=False, pad_edge=False, title=None)
+        for col in ("device field", "A", "B"):
+            t.add_column(col)
+        for row in d.device:
+            t.add_row(*row)
+        con.print(t)
+    rows = d.tables if args.tables else summary_by_family(d)
+    t = Table(show_edge=False, pad_edge=False)
+    for col in ("family", "tables" if not args.tables else "table", "points", "median", "min", "max"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r.family, r.what, str(r.points), _pct(r.median), _pct(r.low), _pct(r.high))
+    con.print(t if rows else "no table in common")
+    for label, only in (("only in A", d.only_a), ("only in B", d.only_b)):
+        if only:
+            con.print(f"{label} ({len(only)}): " + ", ".join(only[:40]) + (" ..." if len(only) > 40 else ""))
+    return 0
+
+
+def cmd_accuracy(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from llmsim.hwdb.accuracy import entry_accuracy, summarise
+
+    entry = _one(args.name, _paths(args))
+    rows = entry_accuracy(entry)
+    if args.json:
+        print(json.dumps({"entry": f"{entry.entry}@{entry.engine}", "sha256": entry.sha256,
+                          "tables": [r.to_json() for r in rows]}, indent=2))
+        return 0
+    con = _console()
+    con.print(f"{entry.entry}@{entry.engine}: leave-one-out |predicted / measured - 1| of interior grid values")
+    t = Table(show_edge=False, pad_edge=False)
+    for col in ("family", "table" if args.tables else "tables", "points", "median", "p90"):
+        t.add_column(col)
+    for r in rows if args.tables else summarise(rows):
+        t.add_row(r.family, r.table, str(r.points), f"{100 * r.median:.1f}%", f"{100 * r.p90:.1f}%")
+    con.print(t if rows else "no table with interior points")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
-    from llmsim.hwdb.importers import aiconfigurator
+    from llmsim.hwdb.importers import aiconfigurator, llmservingsim, specsheet
     from llmsim.hwdb.writer import install
 
-    importer = {"aiconfigurator": aiconfigurator}[args.source]
-    result = importer.build(
-        args.system_dir,
-        args.engine,
-        vendor=args.vendor,
-        device_name=args.device_name,
-        nccl_version=args.nccl_version,
-        specs_csv=args.specs,
-    )
-    status = install(args.out, result.entry_rel, result.files, result.shared, force=args.force)
-    size = sum(len(b) for b in result.files.values())
-    ntables = sum(1 for f in result.files if f.startswith("tables/"))
-    print(f"{status} {display_path(args.out / result.entry_rel)}: {ntables} tables, {size / 1e6:.1f} MB")
+    if args.source == "llmservingsim":
+        results = llmservingsim.build(args.system_dir, specs=args.specs)
+    elif args.source == "specsheet":
+        results = specsheet.build(args.system_dir, only=args.only)
+    else:
+        engines = [args.engine] if args.engine else aiconfigurator.engine_versions(args.system_dir)
+        results = [
+            aiconfigurator.build(
+                args.system_dir,
+                engine,
+                vendor=args.vendor,
+                device_name=args.device_name,
+                nccl_version=args.nccl_version,
+                specs_csv=args.specs,
+            )
+            for engine in engines
+        ]
+    for result in results:
+        status = install(args.out, result.entry_rel, result.files, result.shared, force=args.force)
+        size = sum(len(b) for b in result.files.values())
+        ntables = sum(1 for f in result.files if f.endswith(".csv"))
+        print(f"{status} {display_path(args.out / result.entry_rel)}: {ntables} tables, {size / 1e6:.2f} MB")
     return 0

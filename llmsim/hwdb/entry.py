@@ -16,9 +16,10 @@ import numpy as np
 import yaml
 
 from llmsim.hwdb.errors import HwdbError
+from llmsim.hwdb.layerwise import LayerwiseTables
 from llmsim.hwdb.locate import ENTRY_FILE, EntryRef
 from llmsim.hwdb.schema import OP_KEYS, check_document, dimensionless, quantity_value
-from llmsim.hwdb.tables import AttentionTable, CommTable, GemmTable, read_table
+from llmsim.hwdb.tables import AttentionTable, CommTable, GemmTable, MoeTable, read_table
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -41,6 +42,21 @@ DTYPE_ALIASES = {
     "tf32": "tf32",
 }
 ELEMENT_BYTES = {"bf16": 2, "fp16": 2, "fp8": 1, "fp32": 4, "int8": 1}
+# `entry.collective(kind, ...)`: the kinds and the table op that holds each
+COLLECTIVE_KINDS = {
+    "all_reduce": "allreduce",
+    "all_gather": "all_gather",
+    "reduce_scatter": "reduce_scatter",
+    "alltoall": "alltoall",
+}
+
+
+def _moe_dtype(dtype: str) -> str:
+    """MoE tables use the source's quantisation names; bf16/fp16/fp8 spellings are canonicalised."""
+    try:
+        return canonical_dtype(dtype)
+    except ValueError:
+        return dtype
 
 
 def canonical_dtype(dtype: str) -> str:
@@ -55,7 +71,8 @@ def canonical_dtype(dtype: str) -> str:
 
 @dataclass(frozen=True)
 class LinkSpec:
-    """One link of a device: bandwidth in bytes/s per direction, latency in integer ns."""
+    """One link of a device: bandwidth in bytes/s per direction, latency in integer ns (0 when the
+    source gives none: a spec sheet states bandwidth only)."""
 
     bandwidth: float
     latency_ns: int
@@ -63,7 +80,11 @@ class LinkSpec:
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    """The spec sheet: simulator units (bytes, bytes/s, FLOP/s, W, integer ns)."""
+    """The spec sheet: simulator units (bytes, bytes/s, FLOP/s, W, integer ns).
+
+    `memory_efficiency` and `launch_latency_ns` are empirical corrections; an entry without them
+    (a spec-sheet entry) gets 1.0 and 0, the plain spec-sheet roofline. `gpus_per_node` is None when
+    the source does not say."""
 
     name: str
     memory_bytes: int
@@ -74,7 +95,7 @@ class DeviceSpec:
     tdp_w: float | None
     idle_w: float | None
     links: dict[str, LinkSpec]
-    gpus_per_node: int
+    gpus_per_node: int | None
 
 
 def _ns(text: str) -> int:
@@ -84,7 +105,7 @@ def _ns(text: str) -> int:
 def device_spec(doc: dict[str, Any]) -> DeviceSpec:
     """Build a DeviceSpec from a `device:` mapping the schema has already accepted."""
     links = {
-        name: LinkSpec(float(quantity_value(link["bandwidth"])), _ns(link["latency"]))
+        name: LinkSpec(float(quantity_value(link["bandwidth"])), _ns(link["latency"]) if "latency" in link else 0)
         for name, link in doc["links"].items()
     }
     tdp = doc.get("tdp")
@@ -93,13 +114,13 @@ def device_spec(doc: dict[str, Any]) -> DeviceSpec:
         name=doc["name"],
         memory_bytes=round(quantity_value(doc["memory_capacity"])),
         memory_bandwidth=float(quantity_value(doc["memory_bandwidth"])),
-        memory_efficiency=float(dimensionless(doc["memory_efficiency"])),  # type: ignore[arg-type]
-        launch_latency_ns=_ns(doc["launch_latency"]),
+        memory_efficiency=float(dimensionless(doc.get("memory_efficiency", 1.0))),  # type: ignore[arg-type]
+        launch_latency_ns=_ns(doc["launch_latency"]) if "launch_latency" in doc else 0,
         peak_flops={dt: float(quantity_value(v)) for dt, v in doc["peak_flops"].items()},
         tdp_w=float(quantity_value(tdp)) if tdp is not None else None,
         idle_w=float(quantity_value(idle)) if idle is not None else None,
         links=links,
-        gpus_per_node=int(doc["gpus_per_node"]),
+        gpus_per_node=int(doc["gpus_per_node"]) if "gpus_per_node" in doc else None,
     )
 
 
@@ -132,17 +153,28 @@ def content_sha256(entry_dir: Path, files: list[str]) -> str:
     return h.hexdigest()
 
 
+def declared_tables(doc: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """(field path, file) of every table file entry.yaml declares, op tables then layer-wise ones."""
+    out: list[tuple[tuple[str | int, ...], str]] = [
+        (("tables", name, "file"), t["file"]) for name, t in doc["tables"].items()
+    ]
+    for i, item in enumerate(doc.get("layerwise", [])):
+        for kind, t in item["tables"].items():
+            out.append((("layerwise", i, "tables", kind, "file"), t["file"]))
+    return out
+
+
 def check_entry_files(entry_dir: Path, doc: dict[str, Any], entry_file: Path) -> list[HwdbError]:
     """Declared files that do not exist: every table file and the licence file."""
     out: list[HwdbError] = []
-    for name, t in doc["tables"].items():
-        if not (entry_dir / t["file"]).is_file():
+    for field, file in declared_tables(doc):
+        if not (entry_dir / file).is_file():
             out.append(
                 HwdbError(
                     entry_file,
-                    ("tables", name, "file"),
-                    f"table file `{t['file']}` does not exist",
-                    f"expected it at {entry_dir / t['file']}",
+                    field,
+                    f"table file `{file}` does not exist",
+                    f"expected it at {entry_dir / file}",
                 )
             )
     lic = doc["provenance"]["licence"]["file"]
@@ -197,7 +229,15 @@ def lookup_key(meta: dict[str, Any]) -> tuple:
             meta["kv_dtype"],
             meta.get("window", 0),
         )
-    return (op, meta["dtype"], meta["implementation"])
+    if op == "moe":
+        return (op, meta["dtype"], meta["distribution"])
+    if op == "moe_a2a":
+        return (op, meta["dtype"], meta["backend"], meta["phase"])
+    return (op, meta["dtype"], meta["implementation"], meta.get("mode", "graph"))
+
+
+def layerwise_key(item: dict[str, Any]) -> tuple[str, str, int]:
+    return (item["model"], item["dtype"], int(item["tp"]))
 
 
 class HardwareEntry:
@@ -217,6 +257,9 @@ class HardwareEntry:
         self.device = device_spec(doc["device"])
         self.tables_meta: dict[str, dict[str, Any]] = doc["tables"]
         self._index = {lookup_key(m): name for name, m in self.tables_meta.items()}
+        self.layerwise_meta: dict[tuple[str, str, int], dict[str, Any]] = {
+            layerwise_key(item): item for item in doc.get("layerwise", [])
+        }
         self._raw: dict[str, np.ndarray] = {}
         self._cache: dict[Any, Any] = {}
 
@@ -236,16 +279,40 @@ class HardwareEntry:
             self._raw[name] = data
         return data
 
-    def table(self, name: str) -> GemmTable | AttentionTable | dict[int, CommTable]:
-        """Any table by name as its typed object; an all-reduce table, which holds every group size,
-        as {num_gpus: CommTable} for that one implementation."""
+    def table(self, name: str) -> GemmTable | AttentionTable | dict[int, CommTable] | dict[tuple, MoeTable]:
+        """Any table by name as its typed object; a collective table, which holds every group size,
+        as {num_gpus: CommTable} for that one implementation; a MoE (all-to-all) table as
+        {layout: MoeTable}."""
         meta = self.tables_meta[name]
         op = meta["op"]
         if op == "gemm":
             return self._gemm_named(name)
         if op.startswith("attention"):
             return self._attention_named(name)
+        if op in ("moe", "moe_a2a"):
+            return dict(self._moe_parts(name))
         return dict(self._comm_parts(name))
+
+    # -- layer-wise tables --------------------------------------------------------------------------
+
+    def layerwise_models(self) -> list[tuple[str, str, int]]:
+        """(Hugging Face model id, dtype, tp) of every layer-wise table set, sorted."""
+        return sorted(self.layerwise_meta)
+
+    def layerwise(self, model_id: str, dtype: str, tp: int) -> LayerwiseTables | None:
+        """The layer-wise tables measured for a model at a dtype and TP degree, or None."""
+        key = (model_id, canonical_dtype(dtype), int(tp))
+        item = self.layerwise_meta.get(key)
+        if item is None:
+            return None
+        cache_key = ("layerwise", key)
+        t = self._cache.get(cache_key)
+        if t is None:
+            files = {kind: (self.path / m["file"], int(m["rows"])) for kind, m in item["tables"].items()}
+            meta = self.provenance.get("profiling", {}).get(f"{model_id} {key[1]}")
+            t = LayerwiseTables(model_id, key[1], key[2], files, meta)
+            self._cache[cache_key] = t
+        return t
 
     # -- GEMM ---------------------------------------------------------------------------------------
 
@@ -304,28 +371,52 @@ class HardwareEntry:
     # -- all-reduce ---------------------------------------------------------------------------------
 
     def allreduce_implementations(self, dtype: str = "bf16") -> list[str]:
-        """The measured all-reduce implementations for this element size (e.g. ["nccl", "vllm_custom"])."""
-        names = self._allreduce_tables(dtype)
-        return sorted(self.tables_meta[n]["implementation"] for n in names)
+        """The all-reduce implementations the default path combines for this element size (e.g.
+        ["nccl", "vllm_custom"]); eager-mode tables are not among them."""
+        names = self._collective_tables("allreduce", dtype)
+        return sorted(
+            self.tables_meta[n]["implementation"] for n in names if self.tables_meta[n].get("mode") != "eager"
+        )
 
     def allreduce_group_sizes(self, dtype: str = "bf16") -> list[int]:
+        return self.collective_group_sizes("all_reduce", dtype)
+
+    def collective_group_sizes(self, kind: str, dtype: str = "bf16") -> list[int]:
         sizes: set[int] = set()
-        for name in self._allreduce_tables(dtype):
+        for name in self._collective_tables(COLLECTIVE_KINDS[kind], dtype):
             sizes.update(self._comm_parts(name))
         return sorted(sizes)
 
     def allreduce(self, num_gpus: int, dtype: str, implementation: str | None = None) -> CommTable | None:
         """All-reduce over `num_gpus` GPUs. By default the engine's fastest available path: the
-        per-size minimum over every measured implementation (for vLLM: NCCL and its custom
-        all-reduce). `implementation="nccl"` (or another measured one) gives that one alone.
+        per-size minimum over every measured implementation run as the engine runs it (for vLLM:
+        NCCL and its custom all-reduce under CUDA graphs; the eager custom all-reduce is left out).
+        `implementation="nccl"` (or another measured one, e.g. "vllm_custom_eager") gives that one alone.
 
         bf16 and fp16 share tables: an all-reduce's cost depends on bytes, not on which 2-byte type."""
-        key = ("allreduce", int(num_gpus), ELEMENT_BYTES.get(canonical_dtype(dtype)), implementation)
+        return self.collective("all_reduce", num_gpus, dtype, implementation=implementation)
+
+    def collective(
+        self, kind: str, num_gpus: int, dtype: str, implementation: str | None = None
+    ) -> CommTable | None:
+        """A collective over `num_gpus` GPUs: kind all_reduce | all_gather | reduce_scatter | alltoall.
+
+        `latency_us(message_bytes)` takes the total bytes of the op's buffer (the whole gathered or
+        reduced tensor, as nccl-tests reports `size`), not the bytes per rank. Without
+        `implementation`, the per-size minimum over the implementations measured for that kind
+        (graph mode only); tables of the same element size serve each other (bf16 and fp16)."""
+        if kind not in COLLECTIVE_KINDS:
+            raise ValueError(f"unknown collective {kind!r}; expected one of {', '.join(COLLECTIVE_KINDS)}")
+        op = COLLECTIVE_KINDS[kind]
+        key = (op, int(num_gpus), ELEMENT_BYTES.get(canonical_dtype(dtype)), implementation)
         if key in self._cache:
             return self._cache[key]
         parts: list[tuple[str, CommTable]] = []
-        for name in self._allreduce_tables(dtype):
-            impl = self.tables_meta[name]["implementation"]
+        for name in self._collective_tables(op, dtype):
+            meta = self.tables_meta[name]
+            impl = meta["implementation"]
+            if implementation is None and meta.get("mode") == "eager":
+                continue
             if implementation is not None and impl != implementation:
                 continue
             t = self._comm_parts(name).get(int(num_gpus))
@@ -339,18 +430,72 @@ class HardwareEntry:
             parts.sort(key=lambda p: p[0])
             label = "fastest of " + ", ".join(p for p, _ in parts)
             result = CommTable.fastest(
-                f"allreduce[{num_gpus} gpus, {label}]", int(num_gpus), parts, dtype=canonical_dtype(dtype)
+                f"{op}[{num_gpus} gpus, {label}]", int(num_gpus), parts, dtype=canonical_dtype(dtype)
             )
         self._cache[key] = result
         return result
 
-    def _allreduce_tables(self, dtype: str) -> list[str]:
+    def _collective_tables(self, op: str, dtype: str) -> list[str]:
         size = ELEMENT_BYTES.get(canonical_dtype(dtype))
         return sorted(
             name
             for name, m in self.tables_meta.items()
-            if m["op"] == "allreduce" and size is not None and ELEMENT_BYTES.get(m["dtype"]) == size
+            if m["op"] == op and size is not None and ELEMENT_BYTES.get(m["dtype"]) == size
         )
+
+    # -- MoE ----------------------------------------------------------------------------------------
+
+    def moe(
+        self,
+        dtype: str,
+        hidden_size: int,
+        inter_size: int,
+        topk: int,
+        num_experts: int,
+        *,
+        moe_tp: int = 1,
+        moe_ep: int = 1,
+        distribution: str = "balanced",
+    ) -> MoeTable | None:
+        """The MoE block (routing, expert GEMMs, combine) of one layer for an exact model layout:
+        `latency_us(num_tokens)`. dtype is the source's MoE quantisation name (bf16, fp8, fp8_block,
+        nvfp4, int4_wo, w4a16_mxfp4, ...); distribution how tokens are routed (balanced,
+        power_law_1.01, power_law_1.2). None when that layout was not measured: MoE tables are per
+        model shape, and llmsim does not interpolate across shapes."""
+        name = self._index.get(("moe", _moe_dtype(dtype), distribution))
+        if name is None:
+            return None
+        return self._moe_parts(name).get((hidden_size, inter_size, topk, num_experts, moe_tp, moe_ep))
+
+    def moe_layouts(self, dtype: str, distribution: str = "balanced") -> list[tuple[int, ...]]:
+        """Measured (hidden_size, inter_size, topk, num_experts, moe_tp, moe_ep) for a dtype."""
+        name = self._index.get(("moe", _moe_dtype(dtype), distribution))
+        return sorted(self._moe_parts(name)) if name else []
+
+    def moe_a2a(
+        self, backend: str, phase: str, *, ep_size: int, node_num: int, hidden_size: int, topk: int,
+        num_experts: int, dtype: str = "default",
+    ) -> MoeTable | None:
+        """The MoE all-to-all (dispatch or combine) of an expert-parallel group, e.g. DeepEP's
+        `deepep_ht` (high throughput) or `deepep_ll` (low latency): `latency_us(num_tokens)`."""
+        name = self._index.get(("moe_a2a", dtype, backend, phase))
+        if name is None:
+            return None
+        return self._moe_parts(name).get((ep_size, node_num, hidden_size, topk, num_experts))
+
+    def _moe_parts(self, name: str) -> dict[tuple[int, ...], MoeTable]:
+        key = ("moe", name)
+        parts = self._cache.get(key)
+        if parts is None:
+            data = self.raw_table(name)
+            layouts = np.unique(data[:, :-2], axis=0)
+            parts = {}
+            for lay in layouts:
+                rows = data[np.all(data[:, :-2] == lay, axis=1)]
+                k = tuple(int(x) for x in lay)
+                parts[k] = MoeTable(f"{name}{list(k)}", rows[:, -2], rows[:, -1])
+            self._cache[key] = parts
+        return parts
 
     def _comm_parts(self, name: str) -> dict[int, CommTable]:
         key = ("comm", name)
@@ -405,29 +550,54 @@ def _checked_document(entry_file: Path) -> dict[str, Any]:
     return doc
 
 
-def load_document(ref: EntryRef) -> tuple[dict[str, Any], Path]:
-    """entry.yaml parsed and schema-checked (first problem raised), identity and files checked."""
-    entry_file = ref.path / ENTRY_FILE
-    doc = _checked_document(entry_file)
-    for errors in (check_identity(ref, doc, entry_file), check_entry_files(ref.path, doc, entry_file)):
-        if errors:
-            raise errors[0]
+def check_unique(doc: dict[str, Any], entry_file: Path) -> list[HwdbError]:
+    """Two tables (or two layer-wise sets) that describe the same thing."""
+    out: list[HwdbError] = []
     seen: dict[tuple, str] = {}
     for name, meta in doc["tables"].items():
         k = lookup_key(meta)
         if k in seen:
-            raise HwdbError(
-                entry_file,
-                ("tables", name),
-                f"describes the same table as `{seen[k]}`",
-                "an entry holds one table per op, dtype and layout",
+            out.append(
+                HwdbError(
+                    entry_file,
+                    ("tables", name),
+                    f"describes the same table as `{seen[k]}`",
+                    "an entry holds one table per op, dtype and layout",
+                )
             )
         seen[k] = name
+    sets: dict[tuple, int] = {}
+    for i, item in enumerate(doc.get("layerwise", [])):
+        k = layerwise_key(item)
+        if k in sets:
+            out.append(
+                HwdbError(
+                    entry_file,
+                    ("layerwise", i),
+                    f"repeats the layer-wise set of {k[0]} {k[1]} tp{k[2]} (item {sets[k]})",
+                    "an entry holds one layer-wise set per model, dtype and TP degree",
+                )
+            )
+        sets[k] = i
+    return out
+
+
+def load_document(ref: EntryRef) -> tuple[dict[str, Any], Path]:
+    """entry.yaml parsed and schema-checked (first problem raised), identity and files checked."""
+    entry_file = ref.path / ENTRY_FILE
+    doc = _checked_document(entry_file)
+    for errors in (
+        check_identity(ref, doc, entry_file),
+        check_entry_files(ref.path, doc, entry_file),
+        check_unique(doc, entry_file),
+    ):
+        if errors:
+            raise errors[0]
     return doc, entry_file
 
 
 def load_entry(ref: EntryRef) -> HardwareEntry:
     """Load an entry's spec sheet and table index; raises HwdbError naming file and field."""
     doc, _ = load_document(ref)
-    files = [ENTRY_FILE, *(t["file"] for t in doc["tables"].values())]
+    files = [ENTRY_FILE, *(file for _, file in declared_tables(doc))]
     return HardwareEntry(ref, doc, content_sha256(ref.path, files))

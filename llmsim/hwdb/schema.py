@@ -30,10 +30,10 @@ from llmsim.lang.units import (
     unit_suggestions,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KINDS = ("measured", "profiled", "spec-sheet")
 DTYPES = ("bf16", "fp16", "fp8", "fp4", "int8", "fp32", "tf32")
-KV_DTYPES = ("bf16", "fp16", "fp8")
+KV_DTYPES = ("bf16", "fp16", "fp8", "fp32")
 
 # op -> the key columns of its CSV, in order; every table file is `<keys...>,latency_us`.
 OP_KEYS: dict[str, tuple[str, ...]] = {
@@ -41,8 +41,28 @@ OP_KEYS: dict[str, tuple[str, ...]] = {
     "attention_prefill": ("batch", "isl"),
     "attention_decode": ("batch", "kv_len"),
     "allreduce": ("num_gpus", "message_bytes"),
+    "all_gather": ("num_gpus", "message_bytes"),
+    "reduce_scatter": ("num_gpus", "message_bytes"),
+    "alltoall": ("num_gpus", "message_bytes"),
+    "moe": ("hidden_size", "inter_size", "topk", "num_experts", "moe_tp", "moe_ep", "num_tokens"),
+    "moe_a2a": ("ep_size", "node_num", "hidden_size", "topk", "num_experts", "num_tokens"),
 }
+COLLECTIVE_OPS = ("allreduce", "all_gather", "reduce_scatter", "alltoall")
+# the monotonic checks of `llmsim hwdb validate`: one per op table, and these on layer-wise tables
+LAYERWISE_CHECKS = (
+    "layer_dense",
+    "layer_per_sequence",
+    "layer_moe",
+    "layer_attention_prefill_chunk",
+    "layer_attention_kv_prefill",
+    "layer_attention_n_decode",
+    "layer_attention_kv_decode",
+)
+MONOTONE_CHECKS = (*OP_KEYS, *LAYERWISE_CHECKS)
 LATENCY_COLUMN = "latency_us"
+# layer-wise table kinds (their columns: llmsim.hwdb.layerwise.LAYERWISE_COLUMNS)
+LAYERWISE_KINDS = ("dense", "per_sequence", "attention", "moe", "skew", "skew_fit")
+REQUIRED_LAYERWISE = ("dense", "per_sequence", "attention")
 
 Path_ = tuple[str | int, ...]
 
@@ -323,6 +343,17 @@ class ListOf(Node):
 
 
 @dataclass(frozen=True)
+class Opaque(Node):
+    """A mapping copied verbatim from a source (profiling metadata); only its type is checked."""
+
+    describe = "a mapping"
+
+    def check(self, value: Any, path: Path_, out: list[Problem]) -> None:
+        if not isinstance(value, dict):
+            out.append(Problem(path, f"expected a mapping, found {_type_name(value)}"))
+
+
+@dataclass(frozen=True)
 class Keys(Node):
     """The `keys` of a table: exactly the key columns its op defines, in order."""
 
@@ -402,8 +433,15 @@ def _table_fields(op: str, extra: dict[str, Field]) -> Map:
     return Map(fields, what=f"a {op} table")
 
 
+_COLLECTIVE = {
+    "dtype": Field(Str(choices=("bf16", "fp16", "fp8", "fp32", "int8"))),
+    "implementation": Field(Str(pattern=NAME, what="an implementation name", sample="nccl")),
+    "implementation_version": Field(Str(sample="2.27.3"), required=False),
+    "mode": Field(Str(choices=("graph", "eager")), required=False),
+}
+
 _ATTENTION = {
-    "dtype": Field(Str(choices=("bf16", "fp16"))),
+    "dtype": Field(Str(choices=("bf16", "fp16", "fp32"))),
     "kv_dtype": Field(Str(choices=KV_DTYPES)),
     "num_heads": Field(Int(min=1)),
     "num_kv_heads": Field(Int(min=1)),
@@ -414,24 +452,69 @@ _ATTENTION = {
 TABLE_SCHEMA = Tagged(
     "op",
     {
-        "gemm": _table_fields("gemm", {"dtype": Field(Str(choices=("bf16", "fp16", "fp8")))}),
+        "gemm": _table_fields("gemm", {"dtype": Field(Str(choices=("bf16", "fp16", "fp8", "fp32")))}),
         "attention_prefill": _table_fields("attention_prefill", _ATTENTION),
         "attention_decode": _table_fields("attention_decode", _ATTENTION),
-        "allreduce": _table_fields(
-            "allreduce",
+        **{op: _table_fields(op, _COLLECTIVE) for op in COLLECTIVE_OPS},
+        "moe": _table_fields(
+            "moe",
             {
-                "dtype": Field(Str(choices=("bf16", "fp16", "fp8", "fp32"))),
-                "implementation": Field(Str(pattern=NAME, what="an implementation name", sample="nccl")),
-                "implementation_version": Field(Str(sample="2.27.3"), required=False),
+                "dtype": Field(Str(pattern=NAME, what="a MoE quantisation name", sample="bf16")),
+                "distribution": Field(Str(pattern=r"[a-z0-9_.]+", what="a routing distribution", sample="balanced")),
+            },
+        ),
+        "moe_a2a": _table_fields(
+            "moe_a2a",
+            {
+                "dtype": Field(Str(pattern=NAME, what="a dtype name", sample="default")),
+                "backend": Field(Str(pattern=NAME, what="a backend name", sample="deepep_ht")),
+                "phase": Field(Str(choices=("dispatch", "combine"))),
             },
         ),
     },
 )
 
+_LAYERWISE_TABLE = Map(
+    {
+        "file": Field(
+            Str(pattern=_TABLE_FILE, what="a relative path to a .csv file", sample="layerwise/m/bf16/tp1/dense.csv")
+        ),
+        "rows": Field(Int(min=1)),
+        "source": Field(Str(sample="RTX4090/meta-llama/Llama-3.1-8B/bf16/tp1/dense.csv")),
+    },
+    what="a layer-wise table",
+)
+
+LAYERWISE_SCHEMA = ListOf(
+    Map(
+        {
+            "model": Field(Str(pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*",
+                               what="a Hugging Face model id", sample="meta-llama/Llama-3.1-8B")),
+            "dtype": Field(Str(choices=DTYPES)),
+            "tp": Field(Int(min=1)),
+            "tables": Field(
+                Map({kind: Field(_LAYERWISE_TABLE, required=kind in REQUIRED_LAYERWISE) for kind in LAYERWISE_KINDS},
+                    what="the layer-wise tables")
+            ),
+        },
+        what="a layer-wise table set",
+    )
+)
+
+VALIDATION_SCHEMA = Map(
+    {
+        "monotone_tolerance": Field(
+            MapOf(Str(choices=MONOTONE_CHECKS), Number(0.0, 1.0), min_items=1), required=False
+        ),
+        "notes": Field(ListOf(Str()), required=False),
+    },
+    what="validation settings",
+)
+
 LINK_SCHEMA = Map(
     {
         "bandwidth": Field(Qty(BANDWIDTH, "450GB/s")),
-        "latency": Field(Qty(TIME, "10us")),
+        "latency": Field(Qty(TIME, "10us"), required=False),
     },
     what="a link",
 )
@@ -441,13 +524,13 @@ DEVICE_SCHEMA = Map(
         "name": Field(Str(sample="NVIDIA H100 SXM 80GB")),
         "memory_capacity": Field(Qty(DATA, "80GiB")),
         "memory_bandwidth": Field(Qty(BANDWIDTH, "3.35TB/s")),
-        "memory_efficiency": Field(Number(0.0, 1.0)),
-        "launch_latency": Field(Qty(TIME, "3us")),
-        "peak_flops": Field(MapOf(Str(choices=DTYPES), Qty(COMPUTE_RATE, "989TFLOP/s"), min_items=1)),
+        "memory_efficiency": Field(Number(0.0, 1.0), required=False),
+        "launch_latency": Field(Qty(TIME, "3us"), required=False),
+        "peak_flops": Field(MapOf(Str(choices=DTYPES), Qty(COMPUTE_RATE, "989TFLOP/s"))),
         "tdp": Field(Qty(POWER, "700W"), required=False),
         "idle_power": Field(Qty(POWER, "70W"), required=False),
         "links": Field(MapOf(Str(pattern=NAME, what="a link name", sample="nvlink"), LINK_SCHEMA)),
-        "gpus_per_node": Field(Int(min=1)),
+        "gpus_per_node": Field(Int(min=1), required=False),
         "sources": Field(
             MapOf(Str(pattern=r"[a-z_]+", what="a device field", sample="tdp"), Str()), required=False
         ),
@@ -481,6 +564,7 @@ PROVENANCE_SCHEMA = Map(
             )
         ),
         "converted_by": Field(Str(sample="llmsim hwdb import ...")),
+        "profiling": Field(MapOf(Str(sample="meta-llama/Llama-3.1-8B bf16"), Opaque()), required=False),
         "notes": Field(ListOf(Str()), required=False),
     },
     what="a provenance record",
@@ -504,9 +588,11 @@ ENTRY_SCHEMA = Map(
         "kind": Field(Str(choices=KINDS)),
         "device": Field(DEVICE_SCHEMA),
         "provenance": Field(PROVENANCE_SCHEMA),
+        "validation": Field(VALIDATION_SCHEMA, required=False),
         "tables": Field(
             MapOf(Str(pattern=r"[a-z0-9][a-z0-9_]*", what="a table name", sample="gemm_bf16"), TABLE_SCHEMA)
         ),
+        "layerwise": Field(LAYERWISE_SCHEMA, required=False),
     },
     what="a hardware entry",
 )

@@ -366,42 +366,6 @@ def fill_gemm_grid(
         if miss.any() and (~miss).any():
             line[miss] = np.interp(m_grid[miss], m_grid[~miss], line[~miss])
     return g
-    N, K = len(n_grid), len(k_grid)
-    cells = [(int(i), int(j)) for i, j in np.argwhere(holes)]  # row-major: increasing (n, k)
-    for i, j in cells:
-        if True:
-            miss = np.isnan(g[:, i, j])
-            if not miss.any():
-                continue
-            cands = []
-            if i > 0:
-                cands.append(g[:, i - 1, j] * (n_grid[i] / n_grid[i - 1]))
-            if j > 0:
-                cands.append(g[:, i, j - 1] * (k_grid[j] / k_grid[j - 1]))
-            if cands:
-                with np.errstate(invalid="ignore"):
-                    est = np.fmax.reduce(cands) if len(cands) > 1 else cands[0]
-                g[miss, i, j] = est[miss]
-    for i, j in reversed(cells):
-        if True:
-            miss = np.isnan(g[:, i, j])
-            if not miss.any():
-                continue
-            cands = []
-            if i < N - 1:
-                cands.append(g[:, i + 1, j] * (n_grid[i] / n_grid[i + 1]))
-            if j < K - 1:
-                cands.append(g[:, i, j + 1] * (k_grid[j] / k_grid[j + 1]))
-            if cands:
-                est = np.fmin.reduce(cands) if len(cands) > 1 else cands[0]
-                g[miss, i, j] = est[miss]
-    for i, j in cells:
-        if True:
-            line = g[:, i, j]
-            miss = np.isnan(line)
-            if miss.any() and (~miss).any():
-                line[miss] = np.interp(m_grid[miss], m_grid[~miss], line[~miss])
-    return g
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -709,3 +673,58 @@ class CommTable:
 
     def __repr__(self) -> str:
         return f"CommTable({self.name!r}, num_gpus={self.num_gpus}, {len(self._x)} sizes)"
+
+
+# ---------------------------------------------------------------------------------------------------
+# One size axis: layer-wise ops, MoE blocks
+
+
+class SizeCurve:
+    """Latency against one integer size (tokens, sequences) from measured points.
+
+    Exact at measured sizes, linear between, the first value below the smallest, 0 for size <= 0;
+    beyond the largest, the secant over the last factor of two (from the largest measured size at
+    most half the edge), never below the edge value and with a slope at most the edge's own latency
+    per unit of size (the work ratio): a fixed cost does not grow with the batch, work does.
+    """
+
+    def __init__(self, name: str, sizes, lat):
+        order = np.argsort(np.asarray(sizes, dtype=np.float64))
+        self.name = name
+        self.sizes = np.asarray(sizes, dtype=np.float64)[order]
+        self.lat = np.asarray(lat, dtype=np.float64)[order]
+        x, y = self.sizes, self.lat
+        if len(x) > 1:
+            from llmsim.hwdb.treegrid import secant_base
+
+            j = secant_base(x.tolist())
+            slope = (y[-1] - y[j]) / (x[-1] - x[j])
+        else:
+            slope = 0.0
+        self.edge_slope = float(min(max(slope, 0.0), y[-1] / x[-1]))
+
+    def latency_us(self, size):
+        """int/float -> float, ndarray -> ndarray."""
+        x, y = self.sizes, self.lat
+        if np.ndim(size) == 0:
+            s = float(size)
+            if s <= 0:
+                return 0.0
+            if s > x[-1]:
+                return float(y[-1] + self.edge_slope * (s - x[-1]))
+            return float(np.interp(s, x, y))
+        s = np.asarray(size, dtype=np.float64)
+        out = np.interp(s, x, y)
+        big = s > x[-1]
+        out[big] = y[-1] + self.edge_slope * (s[big] - x[-1])
+        out[s <= 0] = 0.0
+        return out
+
+    __call__ = latency_us
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {len(self.sizes)} sizes)"
+
+
+class MoeTable(SizeCurve):
+    """One MoE layout (or MoE all-to-all layout): latency against the number of tokens."""

@@ -103,15 +103,27 @@ def dump_entry(doc: Mapping[str, Any], header: str = "") -> str:
     parts: list[str] = []
     if header:
         parts.extend(f"# {line}".rstrip() for line in header.splitlines())
-    head = {k: doc[k] for k in doc if k != "tables"}
+    head = {k: doc[k] for k in doc if k not in ("tables", "layerwise")}
     parts.append(
         yaml.safe_dump(
             head, sort_keys=False, default_flow_style=False, width=100, allow_unicode=True
         ).rstrip()
     )
-    parts.append("tables:")
+    parts.append("tables:" if doc["tables"] else "tables: {}")
     for name, table in doc["tables"].items():
         parts.append(f"  {name}: {_flow(table)}")
+    if "layerwise" in doc:
+        parts.append("layerwise:")
+        for item in doc["layerwise"]:
+            first = True
+            for key, value in item.items():
+                lead = "- " if first else "  "
+                first = False
+                if key == "tables":
+                    parts.append(f"{lead}tables:")
+                    parts.extend(f"    {kind}: {_flow(t)}" for kind, t in value.items())
+                else:
+                    parts.append(f"{lead}{_flow({key: value})[1:-1]}")
     text = "\n".join(parts) + "\n"
     if yaml.safe_load(text) != dict(doc):  # pragma: no cover - a writer bug, not a user error
         raise AssertionError("entry.yaml does not read back as written")

@@ -12,7 +12,17 @@ from llmsim.hwdb import EntryRef, HardwareEntry, bundled_root, find_entries, loa
 
 ENTRY = "nvidia/h100-sxm"
 ENGINE = "vllm@0.24.0"
-SHARED_DATA = Path("/work/shared/data")
+def _shared_data() -> Path:
+    """The shared source data: $LLMSIM_SHARED_DATA, else `shared/data` beside the checkout (as CI
+    lays it out), else /work/shared/data."""
+    env = os.environ.get("LLMSIM_SHARED_DATA")
+    if env:
+        return Path(env)
+    beside = Path(__file__).resolve().parents[3] / "shared" / "data"
+    return beside if beside.is_dir() else Path("/work/shared/data")
+
+
+SHARED_DATA = _shared_data()
 SYSTEM_DIR = SHARED_DATA / "hw" / "aiconfigurator-0.12.0" / "h100_sxm"
 
 

@@ -20,7 +20,7 @@ def test_bundled_entry_loads(entry):
     assert entry.ref.spec_name == "nvidia/h100-sxm@vllm-0.24.0"
     assert len(entry.sha256) == 64
     assert entry.provenance["licence"]["spdx"] == "Apache-2.0"
-    assert len(entry.table_names()) == 432
+    assert len(entry.table_names()) == 463
     assert {"gemm_bf16", "gemm_fp8", "allreduce_nccl_fp16", "allreduce_vllm_custom_bf16"} <= set(
         entry.table_names()
     )
@@ -140,11 +140,11 @@ def test_unknown_field_suggests_legal_keys(copy: EntryCopy):
 
 
 def test_schema_version_and_kind(copy: EntryCopy):
-    copy.edit("entry.yaml", "schema_version: 1\n", "schema_version: 2\n")
+    copy.edit("entry.yaml", "schema_version: 2\n", "schema_version: 1\n")
     err = _error(copy)
     assert err.field == "schema_version"
-    assert err.problem == "schema version 2 is not supported (this llmsim reads 1)"
-    copy.edit("entry.yaml", "schema_version: 2\n", "schema_version: 1\n")
+    assert err.problem == "schema version 1 is not supported (this llmsim reads 2)"
+    copy.edit("entry.yaml", "schema_version: 1\n", "schema_version: 2\n")
     copy.edit("entry.yaml", "kind: measured\n", "kind: measure\n")
     err = _error(copy)
     assert err.field == "kind"

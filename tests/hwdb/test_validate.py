@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 
+from llmsim.hwdb import EntryRef, bundled_root
 from llmsim.hwdb.validate import MONOTONE_TOLERANCE, monotone_violation, validate_entry
 
 from .conftest import EntryCopy
@@ -12,8 +16,8 @@ from .conftest import EntryCopy
 def test_bundled_entry_passes_every_check(bundled_ref):
     report = validate_entry(bundled_ref)
     assert [e.render() for e in report.errors] == []
-    assert report.tables == 432
-    assert report.rows == 130190
+    assert report.tables == 463
+    assert report.rows == 181210
 
 
 def test_monotone_rule():
@@ -32,6 +36,18 @@ def test_monotone_rule():
         "attention_prefill": 0.2,
         "attention_decode": 0.2,
         "allreduce": 0.15,
+        "all_gather": 0.15,
+        "reduce_scatter": 0.15,
+        "alltoall": 0.15,
+        "moe": 0.35,
+        "moe_a2a": 0.35,
+        "layer_dense": 0.35,
+        "layer_per_sequence": 0.15,
+        "layer_moe": 0.2,
+        "layer_attention_prefill_chunk": 0.2,
+        "layer_attention_kv_prefill": 0.2,
+        "layer_attention_n_decode": 0.2,
+        "layer_attention_kv_decode": 0.2,
     }
 
 
@@ -58,7 +74,7 @@ def test_sanity_problems_name_file_and_line(copy: EntryCopy):
             "latency_us",
             13,
             "latency falls from 13.579 us at kv_len=1024 to 5.1 us at kv_len=4096 (batch=1), "
-            "more than the 20% noise tolerance",
+            "more than the 20% noise tolerance of attention_decode",
         ),
         (
             "entry.yaml",
@@ -71,7 +87,7 @@ def test_sanity_problems_name_file_and_line(copy: EntryCopy):
             "latency_us",
             35742,
             "latency falls from 20401 us at m=8192 to 8085 us at m=32768 (n=65536, k=16384), "
-            "more than the 35% noise tolerance",
+            "more than the 35% noise tolerance of gemm",
         ),
         (
             "gemm_bf16.csv",
@@ -81,3 +97,47 @@ def test_sanity_problems_name_file_and_line(copy: EntryCopy):
             "above the device's bf16 peak of 989 TFLOP/s",
         ),
     ]
+
+
+def _rtx_copy(tmp_path: Path) -> tuple[Path, EntryRef]:
+    src = bundled_root() / "nvidia" / "rtx-4090" / "vllm@0.19.0"
+    root = tmp_path / "db"
+    dst = root / "nvidia" / "rtx-4090" / "vllm@0.19.0"
+    shutil.copytree(src, dst)
+    shutil.copytree(bundled_root() / "LICENSES", root / "LICENSES")
+    return dst, EntryRef("nvidia/rtx-4090", "vllm@0.19.0", dst)
+
+
+def test_layerwise_entry_passes_and_malformed_tables_are_named(tmp_path: Path):
+    dst, ref = _rtx_copy(tmp_path)
+    assert validate_entry(ref).ok
+    dense = dst / "layerwise" / "meta-llama" / "Llama-3.1-8B" / "bf16" / "tp1" / "dense.csv"
+    lines = dense.read_text(encoding="utf-8").split("\n")
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",-2.5"
+    dense.write_text("\n".join(lines), encoding="utf-8")
+    errors = validate_entry(ref).errors
+    assert len(errors) == 1
+    assert (errors[0].file, errors[0].field, errors[0].line) == (dense, "latency_us", 4)
+    assert errors[0].problem == "`-2.5` is not a positive latency on line 4"
+
+
+def test_layerwise_schema_problems_name_the_field(tmp_path: Path):
+    dst, ref = _rtx_copy(tmp_path)
+    text = (dst / "entry.yaml").read_text(encoding="utf-8")
+    start = text.index("    dense: {")
+    (dst / "entry.yaml").write_text(text[:start] + text[text.index("\n", start) + 1 :], encoding="utf-8")
+    errors = validate_entry(ref).errors
+    assert [(e.field, e.problem) for e in errors] == [("layerwise[0].tables.dense", "required field is missing")]
+
+
+def test_layerwise_falling_latency_is_caught(tmp_path: Path):
+    dst, ref = _rtx_copy(tmp_path)
+    att = dst / "layerwise" / "meta-llama" / "Llama-3.1-8B" / "bf16" / "tp1" / "attention.csv"
+    lines = att.read_text(encoding="utf-8").rstrip("\n").split("\n")
+    # the longest decode context at one decode: make it far faster than the shorter ones
+    i = next(n for n, line in enumerate(lines) if line.startswith("0,0,1,16384,"))
+    lines[i] = "0,0,1,16384,1"
+    att.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    errors = validate_entry(ref).errors
+    assert len(errors) == 1 and errors[0].file == att and errors[0].line == i + 1
+    assert errors[0].problem.endswith("more than the 20% noise tolerance of layer_attention_kv_decode")

@@ -8,6 +8,7 @@ writes them, so every importer gets the same determinism and overwrite rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -24,4 +25,16 @@ class ImportResult:
         return f"{self.entry}/{self.engine}"
 
 
-IMPORTERS = ("aiconfigurator",)
+IMPORTERS = ("aiconfigurator", "llmservingsim", "specsheet")
+DATA_FOLDERS = ("hw",)  # top folders of the shared data root that hold hardware sources
+
+
+def source_label(path: Path) -> str:
+    """How provenance names a source folder: relative to the shared data root (the folder above
+    `hw/`), e.g. `hw/aiconfigurator-0.12.0/h100_sxm`, so a re-import from any checkout writes the same
+    bytes; the absolute path when the folder is not under such a root."""
+    p = Path(path).resolve()
+    for i, parent in enumerate(p.parents):
+        if parent.name in DATA_FOLDERS:
+            return p.relative_to(p.parents[i + 1]).as_posix()
+    return str(p)

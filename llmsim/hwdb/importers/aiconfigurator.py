@@ -32,14 +32,14 @@ from typing import Any
 import yaml
 
 from llmsim.diagnostics import UserError
-from llmsim.hwdb.importers import ImportResult
+from llmsim.hwdb.importers import ImportResult, source_label
 from llmsim.hwdb.schema import OP_KEYS, SCHEMA_VERSION
 from llmsim.hwdb.writer import dump_entry, format_qty, table_csv
 
 NAME = "aiconfigurator"
 PACKAGE = "aiconfigurator-core"
 
-_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "fp8": "fp8", "float32": "fp32"}
+_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "fp8": "fp8", "float32": "fp32", "int8": "int8"}
 _ELEMENT_BYTES = {"bfloat16": 2, "float16": 2, "half": 2, "float32": 4, "fp8": 1, "int8": 1}
 _GEMM_DTYPES = ("bfloat16", "float16", "fp8")  # per-tensor fp8; fp8_block and others are skipped
 _KV_DTYPES = ("bfloat16", "fp8")
@@ -162,6 +162,12 @@ def build(
             f"{system_dir} is not an aiconfigurator system folder (no system.yaml)",
             help="pass a folder such as .../aiconfigurator-0.12.0/h100_sxm",
         )
+    available = engine_versions(system_dir)
+    if engine not in available:
+        raise UserError(
+            f"no {eng} {ver} tables in {system_dir}",
+            help="engine versions there: " + ", ".join(available),
+        )
     system = yaml.safe_load(system_file.read_text(encoding="utf-8"))
     sysname = system_dir.name
     device_name = device_name or sysname.replace("_", "-")
@@ -191,8 +197,11 @@ def build(
 
     # GEMM -----------------------------------------------------------------------------------------
     gemm_rel = f"gemm/{eng}/{ver}/gemm_perf.csv.gz"
-    gemm_rows = _read_gz(_require(system_dir / gemm_rel, f"{eng} {ver} GEMM table"))
-    files["gemm"] = gemm_rel
+    gemm_rows = _read_gz(system_dir / gemm_rel) if (system_dir / gemm_rel).is_file() else []
+    if gemm_rows:
+        files["gemm"] = gemm_rel
+    else:
+        notes.append(f"no {eng} {ver} GEMM table in the source; GEMMs fall back to the roofline")
     gpu_names.update(r["device"] for r in gemm_rows)
     present = sorted({r["gemm_dtype"] for r in gemm_rows})
     kernels_used = []
@@ -224,7 +233,8 @@ def build(
     skipped = [d for d in present if d not in _GEMM_DTYPES]
     if skipped:
         notes.append("GEMM dtypes not imported: " + ", ".join(skipped))
-    measured_with["gemm_kernels"] = "; ".join(kernels_used)
+    if kernels_used:
+        measured_with["gemm_kernels"] = "; ".join(kernels_used)
 
     # Attention ------------------------------------------------------------------------------------
     attn_kernels: set[str] = set()
@@ -233,7 +243,10 @@ def build(
         ("attention_decode", "generation_attention_perf", "decode"),
     ):
         rel = f"attention/{eng}/{ver}/{fname}.csv.gz"
-        rows_all = _read_gz(_require(system_dir / rel, f"{eng} {ver} {label} attention table"))
+        if not (system_dir / rel).is_file():
+            notes.append(f"no {eng} {ver} {label} attention table in the source; it falls back to the roofline")
+            continue
+        rows_all = _read_gz(system_dir / rel)
         files[f"attention_{label}"] = rel
         gpu_names.update(r["device"] for r in rows_all)
         base = [
@@ -321,41 +334,55 @@ def build(
                     + ": "
                     + ", ".join(f"{k} ({n})" for k, n in sorted(skipped_rows.items()))
                 )
-    measured_with["attention_kernel"] = ", ".join(sorted(attn_kernels))
-    notes.append("decode attention is keyed by kv_len = isl + step, the KV tokens the new token attends to")
+    if attn_kernels:
+        measured_with["attention_kernel"] = ", ".join(sorted(attn_kernels))
+        notes.append("decode attention is keyed by kv_len = isl + step, the KV tokens the new token attends to")
+    reuse = system_dir / f"attention/{eng}/{ver}/reuse.yaml"
+    if reuse.is_file():
+        for item in (yaml.safe_load(reuse.read_text(encoding="utf-8")) or {}).get("reuse", []):
+            notes.append(
+                f"attention/{eng}/{ver}/reuse.yaml: {item.get('table')} reuses version "
+                f"{item.get('from_version')} ({item.get('reason')})"
+            )
 
     # All-reduce -----------------------------------------------------------------------------------
     nccl_rel = f"comm/nccl/{nccl_version}/nccl_perf.csv.gz"
     nccl_rows = _read_gz(_require(system_dir / nccl_rel, f"NCCL {nccl_version} table"))
     files["nccl"] = nccl_rel
     gpu_names.update(r["device"] for r in nccl_rows)
-    ar = [r for r in nccl_rows if r["op_name"] == "all_reduce" and r["nccl_dtype"] == "half"]
-    if ar:
-        data, dups = _collapse(
-            ar, lambda r: (int(r["num_gpus"]), int(r["message_size"]) * _ELEMENT_BYTES["half"])
-        )
-        tables.add(
-            "allreduce_nccl_fp16",
-            "allreduce",
-            {"dtype": "fp16", "implementation": "nccl", "implementation_version": nccl_version},
-            data,
-            "NCCL",
-            nccl_rel,
-            "op_name=all_reduce, nccl_dtype=half; message_size elements x 2 bytes",
-        )
-        if dups:
-            notes.append(f"NCCL all_reduce: {dups} repeated rows collapsed to their median")
-        row_versions = sorted({r.get("version", "") for r in ar} - {"", nccl_version})
-        if row_versions:
-            notes.append(
-                f"the rows of {nccl_rel} carry version {', '.join(row_versions)} in their version column; "
-                f"the folder (and system.yaml misc.nccl_version) says {nccl_version}"
+    coll_ops = {"all_reduce": "allreduce", "all_gather": "all_gather", "reduce_scatter": "reduce_scatter",
+                "alltoall": "alltoall"}
+    row_versions: set[str] = set()
+    for src_op, op in coll_ops.items():
+        for src_dtype in ("half", "int8"):
+            sel = [r for r in nccl_rows if r["op_name"] == src_op and r["nccl_dtype"] == src_dtype]
+            if not sel:
+                continue
+            size = _ELEMENT_BYTES[src_dtype]
+            data, dups = _collapse(
+                sel, lambda r, size=size: (int(r["num_gpus"]), int(r["message_size"]) * size)
             )
-    other_ops = sorted({r["op_name"] for r in nccl_rows} - {"all_reduce"})
-    if other_ops:
+            dt = _DTYPES[src_dtype]
+            tables.add(
+                f"{op}_nccl_{dt}",
+                op,
+                {"dtype": dt, "implementation": "nccl", "implementation_version": nccl_version},
+                data,
+                "NCCL",
+                nccl_rel,
+                f"op_name={src_op}, nccl_dtype={src_dtype}; message_size elements x {size} bytes",
+            )
+            if dups:
+                notes.append(f"NCCL {src_op} {src_dtype}: {dups} repeated rows collapsed to their median")
+            row_versions |= {r.get("version", "") for r in sel} - {"", nccl_version}
+    if row_versions:
         notes.append(
-            "NCCL collectives not imported: " + ", ".join(other_ops) + "; all_reduce in int8 not imported"
+            f"the rows of {nccl_rel} carry version {', '.join(sorted(row_versions))} in their version column; "
+            f"the folder (and system.yaml misc.nccl_version) says {nccl_version}"
         )
+    missing_ops = sorted(set(coll_ops) - {r["op_name"] for r in nccl_rows})
+    if missing_ops:
+        notes.append(f"{nccl_rel} has no {', '.join(missing_ops)} rows")
     measured_with["nccl"] = nccl_version
 
     custom_rel = f"comm/{eng}/{ver}/custom_allreduce_perf.csv.gz"
@@ -363,33 +390,39 @@ def build(
         crow = _read_gz(system_dir / custom_rel)
         files["custom_allreduce"] = custom_rel
         gpu_names.update(r["device"] for r in crow)
-        if "backend" in (crow[0] if crow else {}):
-            graph = [r for r in crow if r["backend"].endswith("_graph")]
-            skipped_b = sorted({r["backend"] for r in crow} - {r["backend"] for r in graph})
-        else:
-            graph, skipped_b = crow, []
-        for src_dtype in sorted({r["allreduce_dtype"] for r in graph}):
-            rows = [r for r in graph if r["allreduce_dtype"] == src_dtype]
-            kernel, _ = _pick_kernel(rows)
-            rows = [r for r in rows if r["kernel_source"] == kernel]
-            size = _ELEMENT_BYTES[src_dtype]
-            data, dups = _collapse(
-                rows, lambda r, size=size: (int(r["num_gpus"]), int(r["message_size"]) * size)
-            )
-            dt = _DTYPES[src_dtype]
-            tables.add(
-                f"allreduce_{eng}_custom_{dt}",
-                "allreduce",
-                {"dtype": dt, "implementation": f"{eng}_custom"},
-                data,
-                kernel,
-                custom_rel,
-                f"allreduce_dtype={src_dtype}, kernel_source={kernel}; message_size elements x {size} bytes",
-            )
-        if skipped_b:
+        # vLLM measured its custom all-reduce twice: under CUDA graphs (`vllm_graph`, how it serves)
+        # and eagerly (`vllm_eager`); TensorRT-LLM's table has no backend column (graph mode).
+        backends = sorted({r.get("backend", "") for r in crow})
+        for backend in backends:
+            brows = [r for r in crow if r.get("backend", "") == backend]
+            eager = backend.endswith("_eager")
+            impl = f"{eng}_custom_eager" if eager else f"{eng}_custom"
+            for src_dtype in sorted({r["allreduce_dtype"] for r in brows}):
+                rows = [r for r in brows if r["allreduce_dtype"] == src_dtype]
+                kernel, _ = _pick_kernel(rows)
+                rows = [r for r in rows if r["kernel_source"] == kernel]
+                size = _ELEMENT_BYTES[src_dtype]
+                data, dups = _collapse(
+                    rows, lambda r, size=size: (int(r["num_gpus"]), int(r["message_size"]) * size)
+                )
+                dt = _DTYPES[src_dtype]
+                fields: dict[str, Any] = {"dtype": dt, "implementation": impl}
+                if eager:
+                    fields["mode"] = "eager"
+                tables.add(
+                    f"allreduce_{impl}_{dt}",
+                    "allreduce",
+                    fields,
+                    data,
+                    kernel,
+                    custom_rel,
+                    (f"backend={backend}, " if backend else "")
+                    + f"allreduce_dtype={src_dtype}, kernel_source={kernel}; message_size elements x {size} bytes",
+                )
+        if any(b.endswith("_eager") for b in backends):
             notes.append(
-                f"{eng} custom all-reduce: CUDA-graph backend kept; skipped backend(s) "
-                + ", ".join(skipped_b)
+                f"{eng} custom all-reduce: the CUDA-graph backend is the default path (with NCCL); the eager "
+                f"backend is kept as implementation {eng}_custom_eager, used only when asked for by name"
             )
         cmeta = _meta(system_dir / custom_rel.rsplit("/", 1)[0]).get("runtime", {})
         abi = cmeta.get("abi", {}) or {}
@@ -401,8 +434,21 @@ def build(
     else:
         notes.append(f"no {eng} {ver} custom all-reduce table in the source; all-reduce is NCCL only")
     notes.append(
-        "message sizes are bytes: the source's message_size counts elements (2 bytes each for half/bfloat16)"
+        "message sizes are bytes: the source's message_size counts elements (2 bytes each for half/bfloat16, "
+        "1 for int8), the whole buffer of the collective as nccl-tests counts it"
     )
+
+    # MoE ------------------------------------------------------------------------------------------
+    moe_rel = f"moe/{eng}/{ver}/moe_perf.csv.gz"
+    if (system_dir / moe_rel).is_file():
+        files["moe"] = moe_rel
+        _import_moe(_read_gz(system_dir / moe_rel), moe_rel, tables, notes, gpu_names)
+    else:
+        notes.append(f"no {eng} {ver} MoE table in the source")
+    a2a_rel = f"comm/{eng}/{ver}/moe_a2a_perf.csv.gz"
+    if (system_dir / a2a_rel).is_file():
+        files["moe_a2a"] = a2a_rel
+        _import_moe_a2a(_read_gz(system_dir / a2a_rel), a2a_rel, tables, notes, gpu_names)
 
     if len(gpu_names) == 1:
         measured_with["gpu"] = next(iter(gpu_names))
@@ -429,11 +475,14 @@ def build(
     if not lic_src.is_file():
         raise UserError(f"no LICENSE-APACHE next to {system_dir}", help="the licence travels with the data")
     entry = f"{vendor}/{device_name}"
+    if not tables.meta:
+        raise UserError(f"{system_dir} has no table for {engine}", help="see `engine_versions()` for what it has")
+    validation = _tolerances(tables, notes)
     cmd = command or (
-        f"llmsim hwdb import aiconfigurator {system_dir} --engine {engine} "
+        f"llmsim hwdb import aiconfigurator {source_label(system_dir)} --engine {engine} "
         f"--vendor {vendor} --device-name {device_name}"
         + (f" --nccl-version {explicit_nccl}" if explicit_nccl else "")
-        + (f" --specs {os.path.abspath(explicit_specs)}" if explicit_specs else "")
+        + (f" --specs {source_label(Path(explicit_specs))}" if explicit_specs else "")
     )
     doc = {
         "schema_version": SCHEMA_VERSION,
@@ -454,6 +503,7 @@ def build(
             "converted_by": cmd,
             "notes": notes,
         },
+        **({"validation": validation} if validation else {}),
         "tables": dict(sorted(tables.meta.items())),
     }
     header = (
@@ -528,3 +578,90 @@ def _device(
             f"specs.csv row `{spec_row['accelerator']}` (source: {spec_row.get('source', '')})"
         )
     return device, sources
+
+
+def engine_versions(system_dir: Path) -> list[str]:
+    """Every `<engine>@<version>` with a table in a system folder (NCCL, shared by all, excluded)."""
+    found = set()
+    for fam in ("gemm", "attention", "comm", "moe"):
+        for d in Path(system_dir).glob(f"{fam}/*/*"):
+            if d.is_dir() and d.parent.name != "nccl" and any(d.glob("*.csv.gz")):
+                found.add(f"{d.parent.name}@{d.name}")
+    if not found:
+        raise UserError(f"{system_dir} holds no engine tables", help="pass an aiconfigurator system folder")
+    return sorted(found)
+
+
+def _import_moe(rows: list[dict[str, str]], rel: str, tables: _Tables, notes: list[str], gpus: set[str]) -> None:
+    """One table per (MoE quantisation, routing distribution), keyed by the model layout and tokens.
+    Where a layout was measured with more than one kernel, the kernel with most rows there is kept."""
+    gpus.update(r["device"] for r in rows)
+    groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["moe_dtype"], r["distribution"])].append(r)
+
+    def layout(r: dict[str, str]) -> tuple[int, ...]:
+        return tuple(int(r[c]) for c in ("hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size",
+                                          "moe_ep_size"))
+
+    for (src_dtype, dist), grows in sorted(groups.items()):
+        by_layout: dict[tuple[int, ...], list[dict[str, str]]] = defaultdict(list)
+        for r in grows:
+            by_layout[layout(r)].append(r)
+        kept: list[dict[str, str]] = []
+        dropped: Counter[str] = Counter()
+        for lrows in by_layout.values():
+            kernel, counts = _pick_kernel(lrows)
+            kept += [r for r in lrows if r["kernel_source"] == kernel]
+            dropped.update({k: n for k, n in counts.items() if k != kernel})
+        data, dups = _collapse(kept, lambda r: (*layout(r), int(r["num_tokens"])))
+        dt = _DTYPES.get(src_dtype, src_dtype)
+        name = f"moe_{dt}_{re.sub(r'[^a-z0-9]+', '_', dist.lower())}"
+        kernels = sorted({r["kernel_source"] for r in kept})
+        tables.add(name, "moe", {"dtype": dt, "distribution": dist}, data, "; ".join(kernels), rel,
+                   f"moe_dtype={src_dtype}, distribution={dist}")
+        if dups:
+            notes.append(f"{name}: {dups} repeated rows collapsed to their median")
+        if dropped:
+            notes.append(f"{name}: layouts measured with several kernels keep the one with most rows; skipped "
+                         + ", ".join(f"{k} ({n})" for k, n in sorted(dropped.items())))
+
+
+def _import_moe_a2a(rows: list[dict[str, str]], rel: str, tables: _Tables, notes: list[str], gpus: set[str]) -> None:
+    """MoE all-to-all (DeepEP dispatch / combine): one table per backend and phase; `latency` here is
+    already MICROSECONDS (the table also carries transmit_us and notify_us, and latency = their sum)."""
+    gpus.update(r["device"] for r in rows)
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["comm_backend"], r["phase"], r["comm_dtype"])].append(r)
+    for (backend, phase, dtype), grows in sorted(groups.items()):
+        keys = ("ep_size", "node_num", "hidden_size", "topk", "num_experts", "num_tokens")
+        groups_k: dict[tuple[int, ...], list[float]] = defaultdict(list)
+        for r in grows:
+            groups_k[tuple(int(r[k]) for k in keys)].append(float(r["latency"]))
+        data = [(k, median(v)) for k, v in groups_k.items()]
+        kernel, _ = _pick_kernel(grows)
+        sms = sorted({r["sms"] for r in grows})
+        tables.add(f"moe_a2a_{backend}_{phase}", "moe_a2a",
+                   {"dtype": dtype, "backend": backend, "phase": phase}, data, kernel, rel,
+                   f"comm_backend={backend}, phase={phase}, comm_dtype={dtype}, sms={','.join(sms)}")
+    notes.append(f"{rel}: latency is in microseconds in this table (= transmit_us + notify_us), kept as is")
+
+
+def _tolerances(tables: _Tables, notes: list[str]) -> dict[str, Any]:
+    """Per-entry monotonic tolerances where this data needs more than the defaults (see
+    `llmsim.hwdb.validate.tolerances_for`); the measurements themselves are never altered."""
+    import numpy as np
+
+    from llmsim.hwdb.validate import table_lines, tolerances_for, worst_drops
+
+    worst: dict[str, tuple[float, str]] = {}
+    for name, meta in sorted(tables.meta.items()):
+        lines = tables.files[meta["file"]].decode("utf-8").split("\n")[1:]
+        data = np.array([[float(x) for x in line.split(",")] for line in lines if line])
+        for check, (drop, where) in worst_drops(table_lines(meta["op"], data), f"{name}: ").items():
+            if drop > worst.get(check, (0.0, ""))[0]:
+                worst[check] = (drop, where)
+    out, tol_notes = tolerances_for(worst)
+    notes.extend(tol_notes)
+    return {"monotone_tolerance": out} if out else {}
