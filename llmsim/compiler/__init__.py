@@ -1,4 +1,5 @@
-"""The compiler: checked spec -> operator graph -> TP sharding -> lowering on hardware -> instance plans."""
+"""The compiler: checked spec -> operator graph -> TP/EP/DP sharding -> placement -> pipeline stages ->
+lowering on hardware -> instance plans (cost, memory, power)."""
 
 from __future__ import annotations
 

@@ -79,27 +79,53 @@ REFERENCE_BATCHES: list[tuple[str, BatchShape]] = [
 def emit_plan(plan: InstancePlan, instances: int) -> str:
     m = plan.memory
     gb = 1e9
+    parallel = "".join(f", {k}={v}" for k, v in (("pp", plan.pp), ("ep", plan.ep), ("dp", plan.dp)) if v > 1)
+    replicas = f" of {plan.replicas} data-parallel ranks each" if plan.replicas > 1 else ""
+    kv_where = f" on `{m.kv_device}`" if m.kv_device is not None else ""
     lines = [
         f"plan {plan.pool}: {plan.model.name} {plan.dtype} (kv {plan.kv_dtype}) on "
-        f"{plan.hardware.entry} {plan.hardware.engine}, tp={plan.tp}, {instances} instance(s)",
+        f"{plan.hardware.entry} {plan.hardware.engine}, tp={plan.tp}{parallel}, {instances} instance(s){replicas}",
         f"  hardware sha256: {plan.hardware.sha256}",
         f"  memory per device: capacity {m.capacity_bytes / gb:.2f} GB, usable {m.usable_bytes / gb:.2f} GB, "
         f"weights {m.weight_bytes / gb:.2f} GB, activations {m.activation_bytes / gb:.2f} GB, "
         f"runtime reserve {m.reserve_bytes / gb:.2f} GB",
-        f"  kv cache: {m.kv_bytes_per_token} B/token, block {m.block_size} tokens, {m.kv_blocks} blocks "
+        f"  kv cache{kv_where}: {m.kv_bytes_per_token} B/token, block {m.block_size} tokens, {m.kv_blocks} blocks "
         f"({m.kv_tokens} tokens)",
         f"  max_model_len: {plan.max_model_len}",
-        "  operators:",
     ]
+    for family, device in plan.placement.items():
+        lines.append(f"  placement: {family} on `{device}`")
+    if plan.pp > 1:
+        lines.append("  stages (memory per device):")
+        for st in plan.stages:
+            sm = st.memory
+            send = f"; send: {st.send.method}" if st.send is not None else ""
+            lines.append(f"    stage {st.index}: layers {st.layers[0]}-{st.layers[1] - 1}, weights "
+                         f"{sm.weight_bytes / gb:.2f} GB, activations {sm.activation_bytes / gb:.2f} GB, kv "
+                         f"{sm.kv_bytes_per_token} B/token, room for {sm.kv_blocks_derived} blocks{send}")
+    lines.append("  operators:")
     width = max(len(item.op.name) for item in plan.lowering.ops)
     for item in plan.lowering.ops:
         lines.append(f"    {item.op.name:<{width}}  x{item.count:<4} {item.op.family:<11}  {item.method}")
-    lines.append("  step time:")
+    lines.append("  step time:" if plan.pp == 1 else "  step time (stages in turn, nothing overlapped):")
     bwidth = max(len(label) for label, _ in REFERENCE_BATCHES)
     for label, batch in REFERENCE_BATCHES:
         if batch.num_tokens > len(plan._token_us) - 1 or batch.num_seqs > len(plan._seq_us) - 1:
             continue
-        lines.append(f"    {label:<{bwidth}}  {plan.step_time_ns(batch) / 1e6:9.3f} ms")
+        line = f"    {label:<{bwidth}}  {plan.step_time_ns(batch) / 1e6:9.3f} ms"
+        if plan.pp > 1:
+            stages = " + ".join(f"{t / 1e6:.3f}" for t in plan.stage_times_ns(batch))
+            sends = " + ".join(f"{t / 1e6:.3f}" for t in plan.stage_transfer_ns(batch))
+            line += f"  (stages {stages} ms; sends {sends} ms)"
+        lines.append(line)
+    if plan.power is not None:
+        pw = plan.power
+        for d in pw.devices:
+            figures = (f"active {d.active_w:g} W, idle {d.idle_w:.4g} W ({d.source})" if d.active_w is not None
+                       and d.idle_w is not None else d.source)
+            lines.append(f"  power: {d.device} x{d.count:g}: {figures}")
+        lines.append(f"  power: links {pw.link_pj_per_bit:g} pJ/bit over {pw.link_bytes_per_token:,.0f} B/token and "
+                     f"{pw.link_bytes_per_seq:,.0f} B/sequence; host {pw.host_w:.4g} W")
     if plan.fallbacks:
         lines.append("  fallbacks:")
         for fb in plan.fallbacks:

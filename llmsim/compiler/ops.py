@@ -15,7 +15,7 @@ Per = Literal["token", "seq"]  # what `m` counts: new tokens of the step, or seq
 @dataclass(frozen=True)
 class Operator:
     name: str  # role in the layer: "qkv_proj", "attention", ...
-    family: str  # breakdown family: gemm | attention | collective | elementwise | memory
+    family: str  # breakdown family: gemm | attention | moe | collective | transfer | elementwise | memory
 
     def flops(self, m: int) -> float:
         return 0.0
@@ -64,6 +64,73 @@ class Attention(Operator):
 
 
 @dataclass(frozen=True)
+class MLAttention(Operator):
+    """Multi-head latent attention (DeepSeek-V2/V3) over a cache of one latent vector per token.
+
+    Decode runs in the latent space (vLLM absorbs the up-projections): every head scores the cached
+    `kv_lora_rank + qk_rope_head_dim` latent and reads back its `kv_lora_rank` part. Prefill runs as
+    ordinary attention with query/key heads of `qk_nope + qk_rope` and value heads of `v_head_dim`.
+    """
+
+    num_heads: int = 0  # per rank
+    kv_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    family: str = "attention"
+
+    @property
+    def latent_dim(self) -> int:
+        """Elements cached per token and layer."""
+        return self.kv_lora_rank + self.qk_rope_head_dim
+
+    def describe(self) -> str:
+        return (f"mla heads={self.num_heads} latent={self.kv_lora_rank}+{self.qk_rope_head_dim} "
+                f"qk={self.qk_nope_head_dim}+{self.qk_rope_head_dim} v={self.v_head_dim}")
+
+
+@dataclass(frozen=True)
+class MoE(Operator):
+    """The routed experts of one MoE layer on one rank: top-k dispatch, the experts' gated MLPs
+    (gate/up and down GEMMs), and the weighted combine of their outputs.
+
+    `m` counts the tokens of the rank's own batch; `token_scale` more arrive from the other ranks of
+    the expert-parallel group under attention data parallelism (dp ranks, each with its own batch),
+    so the kernel sees m x token_scale tokens. Experts are split `moe_ep` ways (whole experts per
+    rank) and each expert's intermediate dimension `moe_tp` ways.
+    """
+
+    hidden: int = 0
+    inter: int = 0  # intermediate width of one expert on this rank (the model's / moe_tp)
+    experts: int = 0  # experts of the model
+    local_experts: int = 0  # experts held by this rank
+    topk: int = 0
+    moe_tp: int = 1
+    moe_ep: int = 1
+    token_scale: int = 1
+    family: str = "moe"
+
+    def flops(self, m: int) -> float:
+        # every (token, expert) pair runs three GEMMs of hidden x inter; a rank gets 1/moe_ep of the pairs
+        return 2.0 * m * self.token_scale * self.topk * 3 * self.hidden * self.inter / self.moe_ep
+
+    def weight_params(self) -> int:
+        return self.local_experts * 3 * self.hidden * self.inter
+
+    def active_experts(self, tokens: float) -> float:
+        """Expected distinct experts of the model that `tokens` tokens are routed to, under uniform
+        top-k routing: each expert is missed by one token with probability 1 - k/E."""
+        if tokens <= 0:
+            return 0.0
+        return self.experts * (1.0 - (1.0 - self.topk / self.experts) ** tokens)
+
+    def describe(self) -> str:
+        return (f"experts={self.local_experts}/{self.experts} topk={self.topk} hidden={self.hidden} "
+                f"inter={self.inter} moe_tp={self.moe_tp} moe_ep={self.moe_ep}"
+                + (f" tokens x{self.token_scale}" if self.token_scale != 1 else ""))
+
+
+@dataclass(frozen=True)
 class Elementwise(Operator):
     """A memory-bound kernel priced by the bytes it moves per token (or per sequence).
 
@@ -101,9 +168,12 @@ class Embedding(Operator):
 
 @dataclass(frozen=True)
 class Collective(Operator):
-    """A collective over the TP group: `elements` per token (or per sequence) of `dtype_bytes` each."""
+    """A collective over a group of ranks: `elements` per token (or per sequence) of `dtype_bytes` each.
 
-    kind: str = "all_reduce"  # all_reduce | all_gather
+    For `all_reduce` and `all_gather` the message is the whole buffer (nccl-tests' `size`); for
+    `alltoall` it is what one rank sends (its own tokens' copies for every destination)."""
+
+    kind: str = "all_reduce"  # all_reduce | all_gather | alltoall
     elements: int = 0
     dtype_bytes: int = 2
     group: int = 1
@@ -116,3 +186,33 @@ class Collective(Operator):
     def describe(self) -> str:
         unit = "seq" if self.per == "seq" else "token"
         return f"{self.kind} group={self.group} elements/{unit}={self.elements}"
+
+
+@dataclass(frozen=True)
+class MoEAllToAll(Collective):
+    """The dispatch (before the experts) or combine (after) of expert parallelism under attention data
+    parallelism: every rank sends each of its tokens to the ranks holding its top-k experts."""
+
+    kind: str = "alltoall"
+    phase: str = "dispatch"  # dispatch | combine
+    hidden: int = 0
+    topk: int = 0
+    experts: int = 0
+
+    def describe(self) -> str:
+        return f"alltoall {self.phase} group={self.group} elements/token={self.elements}"
+
+
+@dataclass(frozen=True)
+class Transfer(Operator):
+    """Activations sent point to point over a link: between pipeline stages, or to and from a device
+    that placed operators run on. Priced by the link's latency and bandwidth."""
+
+    bytes_per_item: int = 0
+    per: Per = "token"
+    link: str = ""  # the link's name, as the topology knows it
+    family: str = "transfer"
+
+    def describe(self) -> str:
+        unit = "seq" if self.per == "seq" else "token"
+        return f"bytes/{unit}={self.bytes_per_item} link={self.link}"

@@ -8,21 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from llmsim.compiler import catalog
-from llmsim.compiler.graph import build_graph
-from llmsim.compiler.host_overheads import prefill_step_overhead_ns
-from llmsim.compiler.lower import lower
-from llmsim.compiler.memory import plan_memory
+from llmsim.compiler.cluster import IMPLICIT_ROUTER, build_cluster  # noqa: F401 (IMPLICIT_ROUTER: re-exported)
 from llmsim.compiler.models import ModelConfig, ModelConfigError, load_model, model_from_hf_config
 from llmsim.compiler.plan import HardwareUse, InstancePlan
-from llmsim.compiler.shard import ShardError, shard_graph
+from llmsim.compiler.planner import expand_replicas, plan_pool
 from llmsim.compiler.support import check_support
 from llmsim.diagnostics import DiagnosticBag, UserError
 from llmsim.hwdb import load_entry
 from llmsim.hwdb.locate import EntryRef, find_entries
 from llmsim.lang import ir
-from llmsim.runtime import ClusterSpec, InstanceSpec, RouterSpec
-
-IMPLICIT_ROUTER = "default"
+from llmsim.runtime import ClusterSpec
 
 
 @dataclass
@@ -59,11 +54,12 @@ def compile_spec(spec: ir.Spec, *, hwdb_paths: Sequence[Path] | None = None) -> 
         entry = entries.get(pool.hardware)
         if model is None or entry is None:
             continue
-        plan = _plan_pool(pool, spec.models[pool.model], model, entry, bag)
+        plan = _plan_pool(pool, spec.models[pool.model], model, entry, bag, spec=spec, entries=entries)
         if plan is not None:
             plans[pool.name] = plan
     bag.check()
-    cluster, workload_routers = _build_cluster(spec, plans, bag)
+    cluster, workload_routers = _build_cluster(spec, plans, bag, entries)
+    cluster = expand_replicas(cluster, plans, spec)
     bag.check()
     return CompiledSpec(spec, plans, cluster, workload_routers)
 
@@ -100,91 +96,18 @@ def _load_models(spec: ir.Spec, bag: DiagnosticBag) -> dict[str, ModelConfig]:
             span = decl.architecture.span if key == "architecture" and decl.architecture else ir.span_of(decl, key)
             bag.error(str(exc), span,
                       label="not supported yet" if exc.unsupported else "cannot build this model",
-                      help="supported today: dense Llama and Qwen3 decoders" if exc.unsupported else "")
+                      help="supported today: dense Llama, Qwen2 and Qwen3 decoders, and the Mixtral, Qwen3-MoE "
+                      "and DeepSeek-V3 mixtures of experts" if exc.unsupported else "")
     return models
 
 
 def _plan_pool(pool: ir.PoolDecl, decl: ir.ModelDecl, model: ModelConfig, entry: Any,
-               bag: DiagnosticBag) -> InstancePlan | None:
-    try:
-        graph = shard_graph(build_graph(model, decl.dtype), model, pool.tp)
-    except ShardError as exc:
-        divisors = [d for d in range(1, model.num_heads + 1)
-                    if model.num_heads % d == 0 and model.intermediate_size % d == 0
-                    and (model.num_kv_heads % d == 0 or d % model.num_kv_heads == 0)]
-        bag.error(str(exc), ir.span_of(pool, "tp"), label="does not divide the model",
-                  help="choose `tp` among " + ", ".join(str(d) for d in divisors))
-        return None
-    sched, kv = pool.scheduler, pool.kv_cache
-    lowering = lower(graph, entry, kv_dtype=decl.kv_dtype, max_tokens=sched.max_num_batched_tokens,
-                     max_seqs=sched.max_num_seqs, model=model)
-    memory = plan_memory(graph, model, tp=pool.tp, kv_dtype=decl.kv_dtype,
-                         capacity_bytes=entry.device.memory_bytes, utilization=kv.gpu_memory_utilization,
-                         block_size=kv.block_size, max_tokens=sched.max_num_batched_tokens,
-                         max_seqs=sched.max_num_seqs, num_blocks=kv.num_blocks)
-    max_len = decl.max_model_len or model.max_position_embeddings
-    if memory.kv_blocks == 0:
-        gib = (memory.weight_bytes + memory.activation_bytes + memory.reserve_bytes) / 2**30
-        bag.error(f"`{model.name}` does not fit on `{entry.entry}` at tp = {pool.tp}", ir.span_of(pool, "tp"),
-                  label="no memory left for the KV cache",
-                  notes=[f"weights, activations and runtime reserve take {gib:.1f} GiB per device of "
-                         f"{memory.usable_bytes / 2**30:.1f} GiB usable"],
-                  help="raise `tp`, use a device with more memory, or a smaller model")
-        return None
-    if memory.kv_tokens < max_len:
-        bag.error(f"the KV cache of pool `{pool.name}` holds {memory.kv_tokens} tokens, fewer than "
-                  f"max_model_len = {max_len}", ir.span_of(decl, "max_model_len"),
-                  label="one request of the maximum length would not fit",
-                  help=f"set `max_model_len = {memory.kv_tokens}` (or less) in model `{decl.name}`, "
-                  "or give the KV cache more memory")
-        return None
-    if not sched.chunked_prefill and sched.max_num_batched_tokens < max_len:
-        bag.error(f"without chunked prefill, `max_num_batched_tokens` ({sched.max_num_batched_tokens}) must be "
-                  f"at least max_model_len ({max_len})", ir.span_of(sched, "max_num_batched_tokens"),
-                  label="a long prompt could never be scheduled",
-                  help=f"set `max_num_batched_tokens = {max_len}`, enable `chunked_prefill`, or lower "
-                  f"`max_model_len` in model `{decl.name}`")
-        return None
-    hardware = HardwareUse(entry.entry, entry.engine, entry.sha256, entry.kind)
-    return InstancePlan(pool=pool.name, model=model, dtype=decl.dtype, kv_dtype=decl.kv_dtype, tp=pool.tp,
-                        hardware=hardware, graph=graph, lowering=lowering, memory=memory,
-                        overhead_ns=sched.step_overhead_ns, max_model_len=max_len,
-                        prefill_overhead_ns=prefill_step_overhead_ns(entry.engine))
+               bag: DiagnosticBag, *, spec: ir.Spec | None = None,
+               entries: dict[str, Any] | None = None) -> InstancePlan | None:
+    return plan_pool(pool, decl, model, entry, bag, spec=spec, entries=entries)
 
 
-def _build_cluster(spec: ir.Spec, plans: dict[str, InstancePlan],
-                   bag: DiagnosticBag) -> tuple[ClusterSpec, dict[str, str]]:
-    instances: list[InstanceSpec] = []
-    pool_instances: dict[str, tuple[int, ...]] = {}
-    for pool in spec.pools.values():
-        plan = plans[pool.name]
-        first = len(instances)
-        for i in range(pool.instances):
-            instances.append(InstanceSpec(
-                name=f"{pool.name}[{i}]", pool=pool.name, cost=plan, num_kv_blocks=plan.memory.kv_blocks,
-                block_size=pool.kv_cache.block_size, max_num_seqs=pool.scheduler.max_num_seqs,
-                max_num_batched_tokens=pool.scheduler.max_num_batched_tokens,
-                chunked_prefill=pool.scheduler.chunked_prefill,
-                long_prefill_token_threshold=pool.scheduler.long_prefill_token_threshold,
-                max_model_len=plan.max_model_len, prefix_caching=pool.kv_cache.prefix_caching,
-                scheduler=pool.scheduler.policy, async_scheduling=pool.scheduler.async_scheduling,
-                reserve_full_isl=pool.scheduler.reserve_full_isl))
-        pool_instances[pool.name] = tuple(range(first, len(instances)))
-    routers = {
-        r.name: RouterSpec(r.name, r.policy, tuple(i for t in r.targets for i in pool_instances[t]))
-        for r in spec.routers.values()
-    }
-    workload_routers: dict[str, str] = {}
-    for w in spec.workloads.values():
-        if w.router is not None:
-            workload_routers[w.name] = w.router
-        elif len(routers) == 1:
-            workload_routers[w.name] = next(iter(routers))
-        elif not routers and len(spec.pools) == 1:
-            routers[IMPLICIT_ROUTER] = RouterSpec(IMPLICIT_ROUTER, "round_robin", tuple(range(len(instances))))
-            workload_routers[w.name] = IMPLICIT_ROUTER
-        else:
-            bag.error(f"workload `{w.name}` does not say which router receives its requests", w.span,
-                      help="add `router = <name>` naming one of: " + ", ".join(sorted(routers)) if routers
-                      else "add a `router` block whose `targets` lists the pools")
-    return ClusterSpec(tuple(instances), routers), workload_routers
+def _build_cluster(spec: ir.Spec, plans: dict[str, InstancePlan], bag: DiagnosticBag,
+                   entries: dict[str, Any] | None = None) -> tuple[ClusterSpec, dict[str, str]]:
+    """Instances, KV tiers, routers and prefill/decode handoffs (llmsim/compiler/cluster.py)."""
+    return build_cluster(spec, plans, bag, entries)

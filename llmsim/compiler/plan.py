@@ -2,6 +2,18 @@
 
 `step_time_ns(batch)` is the runtime's cost model: one list lookup for everything that scales with
 tokens, one for everything that scales with sequences, and the attention tables; nothing else.
+
+Pipeline parallelism. A plan with `pp` stages keeps each stage's lowering and memory plan
+(`stages`); `stage_times_ns(batch)` and `stage_transfer_ns(batch)` give what a runtime that
+pipelines micro-batches needs (each stage's compute, and the send from each stage to the next).
+Until the runtime does, `step_time_ns` is the conservative cost of one batch going through every
+stage in turn, with nothing overlapped: the sum of the stages' compute and the sends between them.
+For pp = 1 that is exactly the unsplit model's step time.
+
+Data parallelism. `replicas` (= dp) is how many runtime instances one declared instance is: the
+attention data-parallel ranks of a MoE model (each with its own scheduler and KV cache, as vLLM's
+DP engine cores), or plain replicas of a dense model. The MoE layers of such a rank are priced as if
+every rank ran as many tokens as it does (the experts see `dp` times its tokens).
 """
 
 from __future__ import annotations
@@ -12,10 +24,48 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from llmsim.compiler.lower import Fallback, Lowering
+from llmsim.compiler.lower import Fallback, LoweredOp, Lowering, SumAttention, merge_fallbacks
 from llmsim.compiler.memory import MemoryPlan
 from llmsim.compiler.models import ModelConfig
 from llmsim.runtime.batch import BatchShape
+
+
+@dataclass
+class StagePlan:
+    """One pipeline stage: its layers [start, end), its lowering and memory plan per device, and the
+    send of its activations to the next stage (None for the last)."""
+
+    index: int
+    layers: tuple[int, int]
+    lowering: Lowering
+    memory: MemoryPlan
+    send: LoweredOp | None = None
+
+
+def combine_stages(stages: list[StagePlan]) -> Lowering:
+    """One lowering whose curves are the sum of every stage's and every send's: a batch that goes
+    through all stages in turn. A single stage is returned as it is (the same floats)."""
+    if len(stages) == 1:
+        return stages[0].lowering
+    ops: list[LoweredOp] = []
+    token: dict[str, np.ndarray] = {}
+    seq: dict[str, np.ndarray] = {}
+    fallbacks: list[Fallback] = []
+    for stage in stages:
+        low = stage.lowering
+        ops.extend(low.ops)
+        fallbacks.extend(low.fallbacks)
+        for target, curves in ((token, low.token_curves_us), (seq, low.seq_curves_us)):
+            for family, curve in curves.items():
+                target[family] = target[family] + curve if family in target else curve.copy()
+        if stage.send is not None:
+            ops.append(stage.send)
+            if stage.send.fallback is not None:
+                fallbacks.append(stage.send.fallback)
+            token["transfer"] = token["transfer"] + stage.send.curve_us if "transfer" in token \
+                else stage.send.curve_us.copy()
+    attention = SumAttention([stage.lowering.attention for stage in stages])
+    return Lowering(ops, token, seq, attention, merge_fallbacks(fallbacks))
 
 
 @dataclass(frozen=True)
@@ -36,7 +86,15 @@ class InstancePlan:
 
     def __init__(self, *, pool: str, model: ModelConfig, dtype: str, kv_dtype: str, tp: int,
                  hardware: HardwareUse, graph: nx.DiGraph, lowering: Lowering, memory: MemoryPlan,
-                 overhead_ns: int, max_model_len: int, prefill_overhead_ns: int = 0):
+                 overhead_ns: int, max_model_len: int, prefill_overhead_ns: int = 0, pp: int = 1, ep: int = 1,
+                 dp: int = 1, stages: list[StagePlan] | None = None, power: Any = None,
+                 placement: dict[str, str] | None = None):
+        self.pp = pp
+        self.ep = ep
+        self.dp = dp
+        self.stages = stages or [StagePlan(0, (0, model.num_layers), lowering, memory)]
+        self.power = power  # power.PowerModel, or None
+        self.placement = placement or {}  # `place` key -> device, for the families moved off the pool's devices
         self.pool = pool
         self.model = model
         self.dtype = dtype
@@ -57,10 +115,47 @@ class InstancePlan:
     def fallbacks(self) -> list[Fallback]:
         return self.lowering.fallbacks
 
+    @property
+    def replicas(self) -> int:
+        """Runtime instances per declared instance: the data-parallel ranks (`dp`)."""
+        return self.dp
+
+    @property
+    def devices_per_instance(self) -> int:
+        """Devices of the pool's kind one runtime instance (one DP rank) occupies: tp x pp."""
+        return self.tp * self.pp
+
     def step_time_ns(self, batch: BatchShape) -> int:
         us = self._token_us[batch.num_tokens] + self._seq_us[batch.num_seqs] + self._attention(batch)
         ns = int(us * 1000.0 + 0.5) + self.overhead_ns
         return ns + self.prefill_overhead_ns if batch.prefills else ns
+
+    def device_time_ns(self, batch: BatchShape) -> int:
+        """The step's time on the devices alone: `step_time_ns` without the host overheads."""
+        us = self._token_us[batch.num_tokens] + self._seq_us[batch.num_seqs] + self._attention(batch)
+        return int(us * 1000.0 + 0.5)
+
+    def work_ns(self, batch: BatchShape) -> int:
+        """Device time of any batch, also one larger than the scheduler's limits (a speculative
+        verification's extra rows): beyond the end of a curve its last segment is extended."""
+        us = _at(self._token_us, batch.num_tokens) + _at(self._seq_us, batch.num_seqs) + self._attention(batch)
+        return int(us * 1000.0 + 0.5)
+
+    def stage_times_ns(self, batch: BatchShape) -> list[int]:
+        """Each pipeline stage's compute for the batch (one entry for pp = 1), without sends and host
+        overheads: what a runtime that pipelines micro-batches schedules on each stage."""
+        out = []
+        for stage in self.stages:
+            low = stage.lowering
+            us = sum(float(c[batch.num_tokens]) for c in low.token_curves_us.values())
+            us += sum(float(c[batch.num_seqs]) for c in low.seq_curves_us.values())
+            out.append(int((us + low.attention(batch)) * 1000.0 + 0.5))
+        return out
+
+    def stage_transfer_ns(self, batch: BatchShape) -> list[int]:
+        """The send of the batch's activations from each stage to the next (pp - 1 entries)."""
+        return [int(float(stage.send.curve_us[batch.num_tokens]) * 1000.0 + 0.5)  # type: ignore[index]
+                for stage in self.stages if stage.send is not None]
 
     def breakdown_us(self, batch: BatchShape) -> dict[str, float]:
         """Step time by operator family (gemm, attention, collective, elementwise, memory)."""
@@ -77,7 +172,7 @@ class InstancePlan:
 
     def to_json(self) -> dict[str, Any]:
         m = self.memory
-        return {
+        doc: dict[str, Any] = {
             "pool": self.pool,
             "model": self.model.name,
             "tp": self.tp,
@@ -91,7 +186,32 @@ class InstancePlan:
                 "kv_blocks": m.kv_blocks,
                 "block_size": m.block_size,
             },
+            "pp": self.pp,
+            "ep": self.ep,
+            "dp": self.dp,
+            "replicas": self.replicas,
         }
+        if m.kv_device is not None:
+            doc["memory"]["kv_device"] = m.kv_device
+        if self.placement:
+            doc["placement"] = dict(self.placement)
+        if self.pp > 1:
+            doc["stages"] = [{"stage": st.index, "layers": list(st.layers), "weight_bytes": st.memory.weight_bytes,
+                              "activation_bytes": st.memory.activation_bytes,
+                              "kv_bytes_per_token": st.memory.kv_bytes_per_token,
+                              "kv_blocks": st.memory.kv_blocks_derived} for st in self.stages]
+        if self.power is not None:
+            doc["power"] = self.power.to_json()
+        return doc
+
+
+def _at(curve: list[float], m: int) -> float:
+    """A precomputed curve at m, extended linearly past its end."""
+    last = len(curve) - 1
+    if m <= last:
+        return curve[m]
+    slope = curve[last] - curve[last - 1] if last >= 1 else 0.0
+    return curve[last] + slope * (m - last)
 
 
 def _total(curves: dict[str, np.ndarray]) -> np.ndarray:

@@ -104,6 +104,9 @@ def render_report_html(doc: Mapping[str, Any], *, timeline: Mapping[str, Any] | 
     if tl is not None:
         for plot_id, draw in plots.TIMELINE_PLOTS.items():
             figures[plot_id] = Markup(draw(tl))
+    energy = doc.get("energy")
+    if energy and energy.get("power_w"):
+        figures["timeline-power"] = Markup(plots.power(energy))
     breakdowns = []
     for entry in doc.get("step_breakdown") or []:
         if entry["batches"]:
@@ -122,7 +125,8 @@ def render_report_html(doc: Mapping[str, Any], *, timeline: Mapping[str, Any] | 
         spec_source=spec_source,
         compiled_listing=compiled_listing,
         not_modelled=[NOT_MODELLED_TIMELINES[k] for k in (tl or {}).get("not_modelled", []) if k in
-                      NOT_MODELLED_TIMELINES],
+                      NOT_MODELLED_TIMELINES and not (k == "power" and energy)],
+        energy=energy,
         not_modelled_families=NOT_MODELLED_FAMILIES,
     )
 

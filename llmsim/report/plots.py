@@ -201,6 +201,18 @@ def timeline_preemptions(tl: Mapping[str, Any]) -> str:
         return to_svg(fig, "timeline-preemptions")
 
 
+def power(energy: Mapping[str, Any]) -> str:
+    """Power drawn over time (the results' `energy.power_w`), devices, links and host together."""
+    watts = np.asarray(energy["power_w"], dtype=np.float64)
+    w = energy["bucket_s"]
+    t = np.arange(len(watts)) * w + w / 2
+    with figure(WIDTH_IN, 2.4) as fig:
+        ax = fig.subplots()
+        ax.plot(t, watts / 1000.0, color=PALETTE[5], label="power")
+        _finish(ax, "Power (devices, links and host)", "kW", legend=False)
+        return to_svg(fig, "timeline-power")
+
+
 TIMELINE_PLOTS = {
     "timeline-requests": timeline_requests,
     "timeline-throughput": timeline_throughput,

@@ -123,13 +123,11 @@ def test_tp_that_does_not_divide_the_model_points_at_tp(tmp_path: Path, capsys, 
     )
 
 
-def test_moe_model_is_refused_as_not_supported_yet(tmp_path: Path, capsys):
+def test_moe_model_compiles(tmp_path: Path, capsys):
     spec = tmp_path / "moe.llms"
     spec.write_text(SMALL.replace("Llama-3.1-8B", "Qwen3-30B-A3B"))
-    assert run(spec, "--check") == 1
-    err = capsys.readouterr().err
-    assert "mixture-of-experts model (`qwen3_moe`); MoE models are not supported yet" in err
-    assert "moe.llms:2:25" in err
+    assert run(spec, "--check") == 0
+    assert "ok: moe.llms compiles" in capsys.readouterr().out
 
 
 def test_model_too_large_for_the_device(tmp_path: Path, capsys):

@@ -30,11 +30,39 @@ def test_parameter_count_matches_published_size():
     assert m.parameter_count() == 8_030_261_248
 
 
-def test_moe_config_is_refused_as_not_supported_yet():
+def test_moe_family_without_a_graph_is_refused_as_not_supported_yet():
+    cfg = {**catalog.load_config("Qwen3-30B-A3B"), "model_type": "gpt_oss"}
     with pytest.raises(ModelConfigError) as info:
-        model_from_hf_config(catalog.load_config("Qwen3-30B-A3B"), "Qwen3-30B-A3B")
+        model_from_hf_config(cfg, "gpt-oss")
     assert info.value.unsupported
-    assert "not supported yet" in str(info.value)
+    assert str(info.value) == ("`gpt-oss` is a mixture-of-experts model of type `gpt_oss`, which is not "
+                               "supported yet; supported MoE types: `deepseek_v3`, `mixtral`, `qwen3_moe`")
+
+
+# Published totals (Hugging Face model cards): Qwen3-30B-A3B 30.5B total / 3.3B activated,
+# Qwen3-235B-A22B 235B / 22B, Mixtral-8x7B 46.7B / 12.9B, Mixtral-8x22B 141B / 39B, DeepSeek-V3 671B
+# main-model weights (685B with its 14B multi-token-prediction module) / 37B activated.
+@pytest.mark.parametrize(("name", "total", "active"), [
+    ("Qwen3-30B-A3B", 30.5e9, 3.3e9), ("Qwen3-235B-A22B", 235e9, 22e9), ("Mixtral-8x7B", 46.7e9, 12.9e9),
+    ("Mixtral-8x22B", 141e9, 39e9), ("DeepSeek-V3", 671e9, 37e9)])
+def test_moe_parameter_counts_match_the_model_cards(name, total, active):
+    m = load_model(catalog.config_path(name), name)
+    assert m.parameter_count() == pytest.approx(total, rel=0.01)
+    assert m.active_parameter_count() == pytest.approx(active, rel=0.03)
+
+
+def test_moe_fields_follow_each_familys_config_names():
+    q = load_model(catalog.config_path("Qwen3-30B-A3B"), "q")
+    assert (q.num_experts, q.experts_per_token, q.moe_intermediate_size, q.shared_expert_intermediate_size) == (
+        128, 8, 768, 0)
+    assert q.moe_layers == tuple(range(48)) and q.qk_norm and not q.has_dense_mlp
+    mx = load_model(catalog.config_path("Mixtral-8x7B"), "m")
+    assert (mx.num_experts, mx.experts_per_token, mx.moe_intermediate_size) == (8, 2, 14336)
+    ds = load_model(catalog.config_path("DeepSeek-V3"), "d")
+    assert ds.moe_layers == tuple(range(3, 61)) and ds.has_dense_mlp  # first_k_dense_replace = 3
+    assert (ds.num_experts, ds.shared_expert_intermediate_size) == (256, 2048)
+    assert (ds.kv_lora_rank, ds.qk_rope_head_dim, ds.q_lora_rank, ds.v_head_dim) == (512, 64, 1536, 128)
+    assert ds.is_mla and ds.fp8_block and ds.mtp_layers == 1
 
 
 def test_missing_field_names_the_key(tmp_path):
