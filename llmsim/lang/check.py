@@ -522,10 +522,11 @@ class Checker:
     def enum(self, t: Enum, expr: ast.Expr, f: Field) -> Any:
         if isinstance(expr, ast.Ref) and len(expr.parts) == 1:
             name = expr.name
-            if name in t.values:
+            legal = t.legal()
+            if name in legal:
                 return name
-            help = suggestion_text(did_you_mean(name, t.values)) or (
-                f"write `{f.name} = {t.values[0]}`" if len(t.values) == 1 else f"write one of {_or(t.values)}"
+            help = suggestion_text(did_you_mean(name, legal)) or (
+                f"write `{f.name} = {legal[0]}`" if len(legal) == 1 else f"write one of {_or(legal)}"
             )
             self.bag.error(f"unknown {t.noun} `{name}`", expr.span, label=f"not a known {t.noun}", help=help)
             return INVALID

@@ -104,16 +104,40 @@ class Bool(Type):
 
 @dataclass(frozen=True)
 class Enum(Type):
-    """One of a closed set of bare names: `dtype = bf16`."""
+    """One of a closed set of bare names: `dtype = bf16`; with `plugins`, also the names of policies
+    registered at run time (third-party routers and schedulers found through entry points)."""
 
     values: tuple[str, ...]
     noun: str
+    plugins: Callable[[], Sequence[str]] | None = None
+
+    def legal(self) -> tuple[str, ...]:
+        """The built-in names, then any registered plugin names."""
+        if self.plugins is None:
+            return self.values
+        return (*self.values, *(n for n in self.plugins() if n not in self.values))
 
     def describe(self) -> str:
         return _or(self.values) if len(self.values) == 1 else "one of " + _or(self.values)
 
     def doc(self) -> str:
-        return " \\| ".join(f"`{v}`" for v in self.values)
+        names = " \\| ".join(f"`{v}`" for v in self.values)
+        return names + " \\| a registered plugin" if self.plugins is not None else names
+
+
+def _registered(kind: str) -> Callable[[], Sequence[str]]:
+    """Names registered in the runtime's `kind` registry ("router", "scheduler"), plugins included."""
+
+    def names() -> Sequence[str]:
+        if kind == "router":
+            from llmsim.runtime.router import ROUTERS
+
+            return ROUTERS.names()
+        from llmsim.runtime.scheduler import SCHEDULERS
+
+        return SCHEDULERS.names()
+
+    return names
 
 
 @dataclass(frozen=True)
@@ -606,7 +630,7 @@ SCHEDULER = BlockSchema(
     (
         Field(
             "policy",
-            Enum(("vllm", "orca", "sarathi", "static"), "scheduler policy"),
+            Enum(("vllm", "orca", "sarathi", "static"), "scheduler policy", _registered("scheduler")),
             "batching policy",
             default="vllm",
             default_doc="`vllm`",
@@ -863,6 +887,7 @@ POOL = BlockSchema(
 
 ROUTER_POLICIES = (
     "round_robin",
+    "random",
     "least_loaded",
     "least_outstanding_tokens",
     "power_of_two",
@@ -876,7 +901,7 @@ ROUTER = BlockSchema(
     (
         Field(
             "policy",
-            Enum(ROUTER_POLICIES, "router policy"),
+            Enum(ROUTER_POLICIES, "router policy", _registered("router")),
             "how to pick an instance",
             default="round_robin",
             default_doc="`round_robin`",
@@ -1159,11 +1184,10 @@ See [the tutorial](tutorial.md) for a walk from one GPU to a disaggregated clust
 - `llmsimc fmt FILE...` rewrites files in the canonical layout (`--check` only reports).
 
 Every construct below is checked and compiled to the IR. Those whose compiler or runtime support comes
-in a later version (nodes, devices, links and fabrics; `prefill`/`decode` stages and `role`; `pp`,
-`ep`, `dp`; `place`; `tier`; `speculative`; `lora`; scheduler policies other than `vllm` and orders
-other than `fcfs`; router policies other than `round_robin`; `sessions`; `priority`; models written
-out in an `architecture` block) are then refused by `llmsimc` with a "not supported yet" error at
-their place in the file, never ignored.
+in a later version (nodes, devices and fabrics; `pp`, `ep`, `dp`; `place`; `speculative`; `lora`;
+scheduler policies other than `vllm` and registered plugins, and orders other than `fcfs`;
+`sessions`; `priority`; models written out in an `architecture` block) are then refused by
+`llmsimc` with a "not supported yet" error at their place in the file, never ignored.
 
 ## `import`
 

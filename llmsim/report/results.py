@@ -19,8 +19,10 @@ def results_document(compiled: Any, summary: dict[str, Any], wall_s: float, *,
     """Merge the runtime's summary with what the compiler used (hardware, fallbacks, plans).
 
     With the `SimResult` (`result`), also the latency `distributions`, the `timeline` and the
-    run-mean batches of `step_breakdown`.
+    run-mean batches of `step_breakdown`, and with its timeline the `energy` of the run (computed
+    from the instances' busy time and tokens: `llmsim.compiler.power`).
     """
+    from llmsim.compiler.power import energy_report
     from llmsim.report.breakdown import step_breakdown
     from llmsim.report.distributions import distributions
 
@@ -32,6 +34,7 @@ def results_document(compiled: Any, summary: dict[str, Any], wall_s: float, *,
         "throughput": summary["throughput"],
         "requests": summary["requests"],
         "prefix_cache": summary.get("prefix_cache", {}),
+        **{key: summary[key] for key in ("kv_transfer", "kv_tiers", "links") if key in summary},
         "hardware": [h.to_json() for h in compiled.hardware],
         "fallbacks": compiled.fallbacks,
         "pools": [plan.to_json() for plan in compiled.plans.values()],
@@ -42,6 +45,11 @@ def results_document(compiled: Any, summary: dict[str, Any], wall_s: float, *,
         doc["distributions"] = distributions(result)
     if timeline is not None:
         doc["timeline"] = timeline.to_json(max_buckets=JSON_TIMELINE_BUCKETS)
+        energy = energy_report(compiled.plans, timeline, summary["requests"]["completed"],
+                               max_buckets=JSON_TIMELINE_BUCKETS)
+        if energy is not None:
+            doc["energy"] = energy
+            doc["timeline"]["not_modelled"] = [k for k in doc["timeline"]["not_modelled"] if k != "power"]
     return doc
 
 

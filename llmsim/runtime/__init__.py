@@ -2,19 +2,22 @@
 
 Public surface:
 
-- `InstanceSpec`, `RouterSpec`, `ClusterSpec`: what to simulate (built by the compiler, or by hand);
+- `InstanceSpec`, `RouterSpec`, `ClusterSpec`: what to simulate (built by the compiler, or by hand),
+  with `TierSpec` (KV tiers), `HandoffSpec` and `LinkSpec` (prefill/decode disaggregation);
 - `Workload`, `ClosedLoop`, `build_workload(decl)`: the requests, from a `WorkloadDecl`;
 - `simulate(cluster, [(workload, router_name), ...])` -> `SimResult` (`summary()`, per-request columns);
 - `BatchShape`, `CostModel`: the contract with the compiler's cost model;
-- `Router`, `register_router`, `Scheduler`, `register_scheduler`: to add policies.
+- `Router`, `register_router`, `Scheduler`, `register_scheduler`, `EvictionPolicy`,
+  `register_eviction`: to add policies (docs/plugins.md).
 """
 
 from llmsim.runtime.batch import BatchShape, CostModel
+from llmsim.runtime.eviction import EvictionPolicy, register_eviction
 from llmsim.runtime.metrics import SimResult
 from llmsim.runtime.router import Router, register_router
 from llmsim.runtime.scheduler import Scheduler, register_scheduler
 from llmsim.runtime.simulator import simulate
-from llmsim.runtime.spec import ClusterSpec, InstanceSpec, RouterSpec
+from llmsim.runtime.spec import ClusterSpec, HandoffSpec, InstanceSpec, LinkSpec, RouterSpec, TierSpec
 from llmsim.runtime.workload import ClosedLoop, Workload, build_workload
 
 __all__ = [
@@ -22,13 +25,18 @@ __all__ = [
     "ClosedLoop",
     "ClusterSpec",
     "CostModel",
+    "EvictionPolicy",
+    "HandoffSpec",
     "InstanceSpec",
+    "LinkSpec",
     "Router",
     "RouterSpec",
     "Scheduler",
     "SimResult",
+    "TierSpec",
     "Workload",
     "build_workload",
+    "register_eviction",
     "register_router",
     "register_scheduler",
     "simulate",

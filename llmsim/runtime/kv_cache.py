@@ -22,6 +22,13 @@ nothing). Tokens without ids (generated output, synthetic prompts) get keys priv
 they can only be hit by the same request resumed after a preemption. vLLM enters such blocks in the
 cache as soon as they are full; since nobody else can hit them, they are entered here only when the
 request is preempted, which gives the same block choices with a smaller map.
+
+With KV tiers (tiers.py) the prefix cache also finds blocks below device memory: `tier_run` continues
+a request's device hit run in the tiers, `allocate_loading` gives the blocks to load into and
+`finish_loading` enters them in the cache; cached blocks evicted from device memory are collected in
+`evicted` for the instance to offload. An instance with tiers but without prefix caching uses this
+class with `share=False`: no content keys, only a preempted request's own blocks, so that a swapped-out
+request can find its blocks again.
 """
 
 from __future__ import annotations
@@ -65,9 +72,12 @@ def shared_block_keys(req: Request, block_size: int) -> list[int]:
 class PagedKVCache:
     """Paged KV blocks without prefix caching: only the free count matters."""
 
-    __slots__ = ("block_size", "free_blocks", "hit_tokens", "num_blocks", "queried_tokens")
+    __slots__ = ("block_size", "free_blocks", "hit_tokens", "num_blocks", "queried_tokens", "reused_tokens",
+                 "tier_hit_tokens")
 
     prefix_caching = False
+    tiers: tuple = ()
+    evicted = None
 
     def __init__(self, num_blocks: int, block_size: int) -> None:
         self.num_blocks = num_blocks
@@ -75,6 +85,8 @@ class PagedKVCache:
         self.free_blocks = num_blocks
         self.queried_tokens = 0
         self.hit_tokens = 0
+        self.tier_hit_tokens = 0
+        self.reused_tokens = 0  # tokens admitted as already computed (never, without caching)
 
     @property
     def num_free(self) -> int:
@@ -96,8 +108,15 @@ class PagedKVCache:
         """Cached leading tokens of a waiting request and their blocks: none without caching."""
         return 0, []
 
-    def record_lookup(self, queried: int, hit: int) -> None:
+    def record_lookup(self, queried: int, hit: int, tier_hit: int = 0) -> None:
         pass
+
+    def allocate_received(self, req: Request, hit_blocks: list[int], num_tokens: int) -> bool:
+        """Blocks for `num_tokens` tokens whose KV arrives from elsewhere (a prefill instance)."""
+        return self.allocate_new(req, hit_blocks, num_tokens)
+
+    def register_received(self, req: Request) -> None:
+        """The KV of a received request has arrived (nothing to enter without caching)."""
 
     def allocate_new(self, req: Request, hit_blocks: list[int], num_new_tokens: int) -> bool:
         """Blocks for a waiting request about to compute `num_new_tokens`; False if they don't fit."""
@@ -147,16 +166,24 @@ class PrefixCachingKVCache:
         "_map",
         "_refs",
         "block_size",
+        "evicted",
         "hit_tokens",
         "num_blocks",
+        "prefix_caching",
         "queried_tokens",
+        "reused_tokens",
+        "tier_hit_tokens",
+        "tiers",
     )
 
-    prefix_caching = True
-
-    def __init__(self, num_blocks: int, block_size: int) -> None:
+    def __init__(self, num_blocks: int, block_size: int, share: bool = True, tiers: tuple = ()) -> None:
         self.num_blocks = num_blocks
         self.block_size = block_size
+        self.prefix_caching = share  # requests share blocks by content; False: only resumes hit
+        self.tiers = tiers  # KVTier objects below device memory, fastest first
+        self.evicted: list[object] | None = [] if tiers else None  # evicted keys, for offloading
+        self.tier_hit_tokens = 0
+        self.reused_tokens = 0  # tokens admitted as already computed (device or tier hits), every admission
         self._refs = [0] * num_blocks  # holders per block
         self._key_of: list[object] = [None] * num_blocks  # cache key of each block, None if not cached
         # Free blocks in eviction order (head first), cached or not. An OrderedDict gives O(1)
@@ -181,14 +208,37 @@ class PrefixCachingKVCache:
         req.blocks = []
         req.kv_capacity = 0
         req.n_registered = 0
-        req.keys = None  # keys depend on the block size
+        if req.keys_bs != self._keys_tag():  # keys depend on the block size (a router may have built them)
+            req.keys = None
+
+    def _keys_tag(self) -> int:
+        return self.block_size if self.prefix_caching else -self.block_size
+
+    def keys_of(self, req: Request) -> list:
+        """The request's content keys for this block size (none without sharing), built once."""
+        tag = self.block_size if self.prefix_caching else -self.block_size
+        if req.keys is None or req.keys_bs != tag:
+            req.keys = shared_block_keys(req, self.block_size) if self.prefix_caching else []
+            req.keys_bs = tag
+        return req.keys
+
+    def _key_at(self, req: Request, j: int) -> object:
+        """Key of block j of the request: by content, or private to it (None: a block nobody could
+        have cached, past its content and not its own resumed)."""
+        keys = req.keys
+        assert keys is not None
+        if j < len(keys):
+            return keys[j]
+        return (req.rid, j) if req.preemptions else None
 
     def blocks_held(self, req: Request) -> int:
         return len(req.blocks)  # type: ignore[arg-type]
 
-    def record_lookup(self, queried: int, hit: int) -> None:
-        self.queried_tokens += queried
-        self.hit_tokens += hit
+    def record_lookup(self, queried: int, hit: int, tier_hit: int = 0) -> None:
+        if self.prefix_caching:
+            self.queried_tokens += queried
+            self.hit_tokens += hit
+            self.tier_hit_tokens += tier_hit
 
     # -- cache map --------------------------------------------------------------------------------
 
@@ -223,10 +273,13 @@ class PrefixCachingKVCache:
         popitem = self._free_queue.popitem
         refs = self._refs
         key_of = self._key_of
+        evicted = self.evicted
         out = []
         for _ in range(n):
             b = popitem(last=False)[0]
             if key_of[b] is not None:
+                if evicted is not None:
+                    evicted.append(key_of[b])
                 self._evict(b)
             refs[b] = 1
             out.append(b)
@@ -248,9 +301,7 @@ class PrefixCachingKVCache:
     def lookup(self, req: Request) -> tuple[int, list[int]]:
         """Cached leading tokens of a waiting request (block aligned, < num_tokens) and their blocks."""
         bs = self.block_size
-        if req.keys is None:
-            req.keys = shared_block_keys(req, bs)
-        keys = req.keys
+        keys = self.keys_of(req)
         max_blocks = (req.num_tokens - 1) // bs
         get = self._map.get
         hits: list[int] = []
@@ -268,6 +319,75 @@ class PrefixCachingKVCache:
                     break
                 hits.append(b)
         return len(hits) * bs, hits
+
+    def tier_run(self, req: Request, start: int) -> list[tuple[int, object]]:
+        """(tier index, key) of the blocks after the request's first `start` (its device hits) found
+        in the tiers, as long as they run unbroken; like `lookup`, never the last token's block."""
+        tiers = self.tiers
+        out: list[tuple[int, object]] = []
+        for j in range(start, (req.num_tokens - 1) // self.block_size):
+            key = self._key_at(req, j)
+            if key is None:
+                break
+            for t, tier in enumerate(tiers):
+                if tier.has(key):
+                    out.append((t, key))
+                    break
+            else:
+                break
+        return out
+
+    def allocate_loading(self, req: Request, hit_blocks: list[int], n_load: int) -> bool:
+        """Take the hit blocks and `n_load` blocks to load tier blocks into (not entered in the
+        cache until loaded); False (and no change) if they do not fit."""
+        if not self._take_for(req, hit_blocks, n_load):
+            return False
+        req.n_registered = len(hit_blocks)
+        return True
+
+    def finish_loading(self, req: Request) -> None:
+        """The loaded blocks have arrived: enter them in the cache and release the request's
+        blocks, which stay cached at the young end of the free queue for its admission."""
+        blocks: list[int] = req.blocks  # type: ignore[assignment]
+        for j in range(req.n_registered, len(blocks)):
+            self._enter(blocks[j], self._key_at(req, j))
+        req.n_registered = len(blocks)
+        self.free(req)
+
+    def allocate_received(self, req: Request, hit_blocks: list[int], num_tokens: int) -> bool:
+        """Blocks for `num_tokens` tokens whose KV arrives from a prefill instance, of which
+        `hit_blocks` are cached here already; the rest are entered in the cache on arrival."""
+        if not self._take_for(req, hit_blocks, _ceil_div(num_tokens, self.block_size) - len(hit_blocks)):
+            return False
+        req.n_registered = len(hit_blocks)
+        return True
+
+    def register_received(self, req: Request) -> None:
+        """The KV of a received request has arrived: enter its full blocks in the cache."""
+        self._register(req, req.num_computed // self.block_size)
+
+    def _take_for(self, req: Request, hit_blocks: list[int], need: int) -> bool:
+        refs = self._refs
+        evictable_hits = sum(1 for b in hit_blocks if refs[b] == 0)
+        if need + evictable_hits > len(self._free_queue):
+            return False
+        fq = self._free_queue
+        for b in hit_blocks:
+            if refs[b] == 0:
+                del fq[b]
+            refs[b] += 1
+        req.blocks = hit_blocks + self._take(need)
+        req.kv_capacity = len(req.blocks) * self.block_size
+        return True
+
+    def held_keys(self, req: Request) -> list[object]:
+        """Keys of the request's full computed blocks, as `free(preempted=True)` enters them (what
+        swapping it out writes to a tier)."""
+        keys = req.keys
+        assert keys is not None
+        n = len(keys)
+        rid = req.rid
+        return [keys[j] if j < n else (rid, j) for j in range(req.num_computed // self.block_size)]
 
     def fits_full(self, req: Request, hit_blocks: list[int], num_tokens: int) -> bool:
         """Whether `num_tokens` tokens of a waiting request would fit: its new blocks and the hit
@@ -295,6 +415,7 @@ class PrefixCachingKVCache:
         req.blocks = hit_blocks + self._take(need)
         req.kv_capacity = len(req.blocks) * bs
         req.n_registered = len(hit_blocks)
+        self.reused_tokens += len(hit_blocks) * bs
         self._register(req, min(total, req.num_tokens) // bs)
         return True
 
@@ -364,8 +485,9 @@ class PrefixCachingKVCache:
 
 
 def make_kv_cache(
-    num_blocks: int, block_size: int, prefix_caching: bool
+    num_blocks: int, block_size: int, prefix_caching: bool, tiers: tuple = ()
 ) -> PagedKVCache | PrefixCachingKVCache:
-    if prefix_caching:
-        return PrefixCachingKVCache(num_blocks, block_size)
+    """The KV cache of an instance: with prefix caching or tiers, blocks have identity."""
+    if prefix_caching or tiers:
+        return PrefixCachingKVCache(num_blocks, block_size, share=prefix_caching, tiers=tiers)
     return PagedKVCache(num_blocks, block_size)

@@ -29,6 +29,9 @@ COLUMNS = (
     "first_token_ns",
     "finish_ns",
     "preemptions",
+    "prefill_instance",
+    "kv_start_ns",
+    "kv_done_ns",
 )
 CSV_HEADER = "id,instance,arrival_s,prompt_tokens,output_tokens,ttft_ms,tpot_ms,e2e_ms,queue_ms,preemptions\n"
 PERCENTILES = (50, 90, 95, 99)
@@ -136,6 +139,9 @@ class Recorder:
                 r.first_token_ns,
                 now,
                 r.preemptions,
+                r.prefill_instance,
+                r.kv_start_ns,
+                r.kv_done_ns,
             )
         )
         if self.timeline is not None:
@@ -242,6 +248,14 @@ class SimResult:
         simulated_ns: int,
         wall_s: float,
         timeline: Timeline | None = None,
+        tier_hit_tokens: int = 0,
+        saved_tokens: int = 0,
+        prefill_tokens_computed: int = 0,
+        num_swapped: int = 0,
+        disaggregated: bool = False,
+        kv_transfer_bytes: int = 0,
+        kv_tiers: dict[str, Any] | None = None,
+        links: dict[str, Any] | None = None,
     ) -> None:
         self.columns = columns
         self.itl_values_ns = itl_values_ns
@@ -259,6 +273,14 @@ class SimResult:
         self.simulated_ns = simulated_ns
         self.wall_s = wall_s  # wall-clock seconds the simulation took; not part of summary()
         self.timeline = timeline  # counters over simulated time (llmsim/runtime/timeline.py), or None
+        self.tier_hit_tokens = tier_hit_tokens  # of hit_tokens, loaded back from KV tiers
+        self.saved_tokens = saved_tokens  # tokens admitted as computed, every admission (resumes too)
+        self.prefill_tokens_computed = prefill_tokens_computed
+        self.num_swapped = num_swapped  # preemptions that swapped the request's KV out to a tier
+        self.disaggregated = disaggregated
+        self.kv_transfer_bytes = kv_transfer_bytes  # per link: one rank's share of each request's KV
+        self.kv_tiers = kv_tiers or {}
+        self.links = links or {}
 
     def __getattr__(self, name: str) -> np.ndarray:
         # result.arrival_ns, result.finish_ns, ...: the per-request columns, ordered by request id.
@@ -284,6 +306,19 @@ class SimResult:
     def queue_ns(self) -> np.ndarray:
         c = self.columns
         return c["first_scheduled_ns"] - c["arrival_ns"]
+
+    def kv_transfer_ns(self) -> np.ndarray:
+        """Disaggregated requests: KV transfer time, from its start to its arrival (link time)."""
+        c = self.columns
+        moved = c["kv_start_ns"] >= 0
+        return c["kv_done_ns"][moved] - c["kv_start_ns"][moved]
+
+    def kv_wait_ns(self) -> np.ndarray:
+        """Disaggregated requests: first token to the start of the KV transfer (waiting for a
+        decode instance's blocks and sequence slot)."""
+        c = self.columns
+        moved = c["kv_start_ns"] >= 0
+        return c["kv_start_ns"][moved] - c["first_token_ns"][moved]
 
     def tpot_ns(self) -> np.ndarray:
         """(last token - first token) / (output tokens - 1), for requests with more than one."""
@@ -321,11 +356,73 @@ class SimResult:
                 "preempted": self.num_preempted,
                 "preemptions": self.num_preemptions,
                 "rejected": len(self.rejected_ids),
+                "swapped": self.num_swapped,
             },
             "prefix_cache": {
                 "queried_tokens": self.queried_tokens,
                 "hit_tokens": self.hit_tokens,
                 "hit_rate": self.hit_tokens / self.queried_tokens if self.queried_tokens else None,
+                "tier_hit_tokens": self.tier_hit_tokens,
+                "saved_tokens": self.saved_tokens,
+                "prefill_tokens_computed": self.prefill_tokens_computed,
             },
+            **self._disaggregation(),
             "sim": {"events": self.events, "steps": self.steps, "simulated_s": self.simulated_ns / 1e9},
         }
+
+    def _disaggregation(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.disaggregated:
+            c = self.columns
+            moved = c["kv_start_ns"] >= 0
+            out["kv_transfer"] = {
+                "requests": int(moved.sum()),
+                "bytes_per_link": self.kv_transfer_bytes,
+                "time_ms": _stats(self.kv_transfer_ns() / 1e6),
+                "wait_ms": _stats(self.kv_wait_ns() / 1e6),
+            }
+        if self.kv_tiers:
+            out["kv_tiers"] = self.kv_tiers
+        if self.links:
+            out["links"] = self.links
+        return out
+
+
+def tiers_summary(tiers: Any) -> dict[str, Any]:
+    """Per pool tier (copies of a per-instance tier added up): capacity, traffic and occupancy."""
+    out: dict[str, dict[str, Any]] = {}
+    for t in tiers:
+        g = out.setdefault(t.group, {"medium": t.medium, "shared": t.shared, "copies": 0, "block_bytes": t.block_bytes,
+                                     "capacity_blocks": 0, "blocks_held": 0, "peak_blocks": 0, "blocks_stored": 0,
+                                     "blocks_loaded": 0, "blocks_evicted": 0, "blocks_dropped": 0,
+                                     "bytes_written": 0, "bytes_read": 0})
+        g["copies"] += 1
+        g["capacity_blocks"] += t.capacity
+        g["blocks_held"] += len(t)
+        g["peak_blocks"] += t.peak
+        g["blocks_stored"] += t.stored
+        g["blocks_loaded"] += t.loaded
+        g["blocks_evicted"] += t.evicted
+        g["blocks_dropped"] += t.dropped
+        g["bytes_written"] += t.stored * t.block_bytes
+        g["bytes_read"] += t.loaded * t.block_bytes
+    return out
+
+
+def links_summary(links: Any, end_ns: int) -> dict[str, Any]:
+    """Per group of links of one kind (a pool's KV links, a tier's links): traffic and use.
+    `utilisation`: bytes moved / (bandwidth x links x simulated time)."""
+    out: dict[str, dict[str, Any]] = {}
+    for link in links:
+        g = out.setdefault(link.group, {"kind": link.kind, "links": 0,
+                                        "bandwidth_gb_per_s": float(link.bandwidth),  # bytes/ns = GB/s
+                                        "latency_us": link.latency_ns / 1e3, "transfers": 0, "bytes": 0,
+                                        "busy_s": 0.0, "utilisation": None})
+        g["links"] += 1
+        g["transfers"] += link.transfers
+        g["bytes"] += link.bytes
+        g["busy_s"] += link.busy_ns / 1e9
+    for g in out.values():
+        capacity = g["bandwidth_gb_per_s"] * g["links"] * end_ns  # bytes the links could move
+        g["utilisation"] = g["bytes"] / capacity if capacity else None
+    return out

@@ -26,17 +26,25 @@ class Request:
         "hash_ids",
         "instance",
         "keys",
+        "keys_bs",
         "kv_capacity",
+        "kv_done_ns",
+        "kv_start_ns",
         "last_token_ns",
+        "looked_up",
         "n_registered",
         "num_computed",
         "num_output",
         "output_len",
+        "pending",
         "placeholders",
+        "prefill_instance",
         "preemptions",
         "prompt_len",
         "rid",
         "running",
+        "stop_len",
+        "tier_state",
         "token_ids",
         "workload",
     )
@@ -58,9 +66,15 @@ class Request:
         self.arrival_ns = arrival_ns
         self.prompt_len = prompt_len
         self.output_len = output_len  # tokens to generate; the request finishes after the last one
+        # Tokens to generate on the instance it is on: output_len, or 1 on a prefill instance, which
+        # hands the request to a decode instance after its first token.
+        self.stop_len = output_len
         self.token_ids = token_ids  # prompt token ids, when the source has them
         self.hash_ids = hash_ids  # or block-level content ids (Mooncake: 512 tokens each)
         self.instance = -1
+        self.prefill_instance = -1  # where it was prefilled (its instance, unless disaggregated)
+        self.kv_start_ns = -1  # disaggregated: its KV started moving to the decode instance
+        self.kv_done_ns = -1  # ... and arrived there
         self.num_computed = 0
         self.num_output = 0
         self.placeholders = 0  # tokens scheduled to be sampled by steps not yet finished
@@ -74,6 +88,10 @@ class Request:
         self.kv_capacity = 0  # tokens the blocks it holds can store (blocks * block_size)
         self.n_registered = 0  # leading blocks entered in the prefix cache
         self.keys: list | None = None  # prefix-cache keys of the request's full blocks, built lazily
+        self.keys_bs = 0  # the block size `keys` were built for
+        self.looked_up = False  # its prefix-cache hits were counted (once, at its first admission)
+        self.tier_state = 0  # 0, or 1 while KV blocks load from a tier, 2 once loaded (until admitted)
+        self.pending = 0  # transfers it waits for (tier loads)
 
     @property
     def num_tokens(self) -> int:

@@ -51,7 +51,9 @@ class VLLMScheduler(Scheduler):
        prompt, plus the output so far for a preempted request) is capped by the threshold and, with
        chunked prefill, by the budget (without it, a request that does not fit stops admission); a
        request whose blocks cannot be allocated stops admission, and so, with `reserve_full_isl`,
-       does one whose whole current sequence would not fit in the free blocks.
+       does one whose whole current sequence would not fit in the free blocks. If its cached prefix
+       goes on in a KV tier, those blocks are loaded first (`Instance.start_load`): it leaves the
+       queue holding its blocks and comes back to its front when they have arrived.
 
     A request that will have computed every token it knows samples one token when the step ends;
     until then that token is a placeholder (vLLM's `num_output_placeholders`), so that with async
@@ -87,7 +89,7 @@ class VLLMScheduler(Scheduler):
             r = running[i]
             computed = r.num_computed
             known = r.prompt_len + r.num_output + r.placeholders  # tokens the request will have
-            if r.placeholders and r.num_output + r.placeholders >= r.output_len:
+            if r.placeholders and r.num_output + r.placeholders >= r.stop_len:
                 # Async scheduling: its last token is already being sampled; no further step.
                 i += 1
                 continue
@@ -124,15 +126,29 @@ class VLLMScheduler(Scheduler):
                 samplers.append(r)
             i += 1
 
-        # 2. Waiting requests, unless this step preempted something.
+        # 2. Waiting requests, unless this step preempted something. (Requests whose KV a decode
+        # instance is receiving hold sequence slots already.)
         if inst.preemptions == preemptions_before:
             waiting = inst.waiting
-            max_seqs = self.max_seqs
+            max_seqs = self.max_seqs - len(inst.receiving)
             full_isl = self.full_isl
+            tiers = kv.tiers
             while waiting and budget > 0 and len(running) < max_seqs:
                 r = waiting[0]
                 hit, hit_blocks = kv.lookup(r)
                 num_tokens = r.prompt_len + r.num_output + r.placeholders
+                if tiers and r.tier_state == 0:
+                    run = kv.tier_run(r, len(hit_blocks))  # type: ignore[union-attr]
+                    if run:  # the prefix goes on in a KV tier: load it, admit the request after
+                        if full_isl and not kv.fits_full(r, hit_blocks, num_tokens):
+                            break
+                        if not inst.start_load(r, hit_blocks, run, now):
+                            break
+                        waiting.popleft()
+                        self._record(kv, r, num_tokens, hit + len(run) * kv.block_size, len(run) * kv.block_size)
+                        if r.first_scheduled_ns < 0:
+                            r.first_scheduled_ns = now
+                        continue
                 remaining = num_tokens - hit
                 n = remaining
                 if 0 < threshold < n:
@@ -148,10 +164,8 @@ class VLLMScheduler(Scheduler):
                 waiting.popleft()
                 running.append(r)
                 r.running = True
-                # Hit accounting covers requests whose content is known; a resumed request's own
-                # blocks are not prefix-cache hits.
-                if r.preemptions == 0 and (r.token_ids is not None or r.hash_ids is not None):
-                    kv.record_lookup(num_tokens, hit)
+                r.tier_state = 0
+                self._record(kv, r, num_tokens, hit, 0)
                 if r.first_scheduled_ns < 0:
                     r.first_scheduled_ns = now
                 if remaining == 1 and r.num_output + r.placeholders:
@@ -176,6 +190,16 @@ class VLLMScheduler(Scheduler):
                            kv_min if n_decode else 0)
         return shape, batch, samplers
 
+    @staticmethod
+    def _record(kv: object, r: Request, num_tokens: int, hit: int, tier_hit: int) -> None:
+        """Hit accounting, once per request (at its first admission, or when its first admission
+        starts loading blocks from a tier), for requests whose content is known; a resumed request's
+        own blocks are not prefix-cache hits."""
+        if not r.looked_up:
+            r.looked_up = True
+            if r.preemptions == 0 and (r.token_ids is not None or r.hash_ids is not None):
+                kv.record_lookup(num_tokens, hit, tier_hit)  # type: ignore[attr-defined]
+
     def _allocate(self, inst: Instance, r: Request, n: int) -> bool:
         """KV slots for `n` more tokens of running request `r`, preempting from the tail of the
         running list until they fit; False if `r` itself had to be preempted."""
@@ -190,12 +214,6 @@ class VLLMScheduler(Scheduler):
 
     @staticmethod
     def preempt(inst: Instance, r: Request) -> None:
-        """Preemption by recompute: free the KV, forget computed tokens, wait at the front."""
-        inst.kv.free(r, preempted=True)
-        r.num_computed = 0
-        r.preemptions += 1
-        r.running = False
-        inst.waiting.appendleft(r)
-        inst.preemptions += 1
-        if r.preemptions == 1:
-            inst.preempted_requests += 1
+        """Preemption: free the KV (swapped out to a KV tier if the instance has one, else to be
+        recomputed), forget computed tokens, wait at the front (`Instance.preempt`)."""
+        inst.preempt(r)

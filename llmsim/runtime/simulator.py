@@ -15,13 +15,16 @@ from typing import NamedTuple
 import numpy as np
 
 from llmsim.diagnostics import UserError, did_you_mean, suggestion_text
+from llmsim.runtime.disagg import KVHandoff
 from llmsim.runtime.engine import PRIO_ARRIVAL, Engine
 from llmsim.runtime.instance import Instance
-from llmsim.runtime.metrics import Recorder, SimResult
+from llmsim.runtime.metrics import Recorder, SimResult, links_summary, tiers_summary
 from llmsim.runtime.request import Request
-from llmsim.runtime.router import ROUTERS, Router
-from llmsim.runtime.spec import ClusterSpec
+from llmsim.runtime.router import ROUTERS, Router, router_seed
+from llmsim.runtime.spec import ClusterSpec, InstanceSpec, RouterSpec, TierSpec
+from llmsim.runtime.tiers import KVTier
 from llmsim.runtime.timeline import DEFAULT_BUCKETS, TimelineRecorder
+from llmsim.runtime.transfer import TransferNetwork
 from llmsim.runtime.workload import Workload
 
 
@@ -125,14 +128,21 @@ class _Simulation:
         self.timeline = (TimelineRecorder(cluster.instances, timeline_buckets, max_time_ns, last_arrival)
                          if timeline_buckets else None)
         self.recorder = Recorder(csv_file, tuple(s.name for s in cluster.instances), self.timeline)
+        self.network = TransferNetwork(self.engine, self.timeline)
+        self.tiers: list[KVTier] = []
+        shared: dict[str, KVTier] = {}
         self.instances = [
-            Instance(i, spec, self.engine, self.recorder, self._done, debug)
+            Instance(i, spec, self.engine, self.recorder, self._done, debug, self._tiers(spec, shared))
             for i, spec in enumerate(cluster.instances)
         ]
         routers: dict[str, tuple[Router, list[Instance]]] = {}
         for name, rspec in cluster.routers.items():
-            policy = ROUTERS.get(rspec.policy)
-            routers[name] = (policy(len(rspec.instances), seed), [self.instances[i] for i in rspec.instances])
+            routers[name] = (self._router(rspec, seed), [self.instances[i] for i in rspec.instances])
+        self.handoffs = [
+            KVHandoff(h, self._router(h.decode_router, seed), [self.instances[i] for i in h.prefill],
+                      [self.instances[i] for i in h.decode_router.instances], self.network)
+            for h in cluster.handoffs
+        ]
         self.sources: list[_Source] = []
         for index, (workload, router_name) in enumerate(workloads):
             if router_name not in routers:
@@ -147,6 +157,30 @@ class _Simulation:
             min(w.closed_loop.clients, len(w)) if w.closed_loop is not None else 0 for w, _ in workloads
         ]
 
+    @staticmethod
+    def _router(rspec: RouterSpec, seed: int) -> Router:
+        policy = ROUTERS.get(rspec.policy)
+        return policy(len(rspec.instances), router_seed(seed, rspec.name), rspec.options)
+
+    def _tiers(self, spec: InstanceSpec, shared: dict[str, KVTier]) -> list[KVTier]:
+        """The instance's KV tiers, fastest first: its own copies, or the pool's shared ones."""
+        out: list[KVTier] = []
+        for tspec in reversed(spec.tiers):  # build the lowest first: each tier knows the one below
+            lower = out[0] if out else None
+            tier = shared.get(tspec.name) if tspec.shared else None
+            if tier is None:
+                tier = self._tier(tspec, spec, lower)
+                if tspec.shared:
+                    shared[tspec.name] = tier
+            out.insert(0, tier)
+        return out
+
+    def _tier(self, tspec: TierSpec, spec: InstanceSpec, lower: KVTier | None) -> KVTier:
+        name = tspec.name if tspec.shared else f"{spec.name}.{tspec.name.rsplit('.', 1)[-1]}"
+        tier = KVTier(name, tspec, spec.block_bytes, self.network, self.timeline, lower)
+        self.tiers.append(tier)
+        return tier
+
     def route(self, source: _Source, req: Request, now: int) -> None:
         self.recorder.arrival(req)
         members = source.instances
@@ -155,7 +189,9 @@ class _Simulation:
             raise RuntimeError(
                 f"router {type(source.router).__name__} chose {choice} of {len(members)} instances"
             )
-        if not members[choice].submit(req, now):
+        inst = members[choice]
+        # A request that some decode instance could not complete is refused before its prefill.
+        if (inst.handoff is not None and not inst.handoff.can_decode(req)) or not inst.submit(req, now):
             self.recorder.reject(req)
             source.request_done(req, now)
 
@@ -174,9 +210,13 @@ class _Simulation:
             self._run_reporting(max_time_ns, progress)
         if self.debug and len(self.engine) == 0:
             for inst in self.instances:
-                assert not inst.waiting and not inst.running
+                assert not inst.waiting and not inst.running, f"{inst.name}: requests left"
+                assert not (inst.loading or inst.sending or inst.incoming or inst.receiving), f"{inst.name}: lost"
                 inst.kv.check_invariants(())
                 assert inst.kv.num_free == inst.kv.num_blocks, f"{inst.name}: KV blocks leaked"
+            for tier in self.tiers:
+                tier.check_invariants()
+            assert self.network.in_flight == 0 and all(h.in_flight == 0 for h in self.handoffs)
 
     def _run_reporting(self, max_time_ns: int | None, progress: Callable[[Progress], None]) -> None:
         """Run in slices of simulated time, calling `progress` between them. Events run in the
@@ -214,7 +254,7 @@ def simulate(
     max_time_ns: int | None = None,
     csv_path: Path | None = None,
     debug: bool = False,
-    seed: int = 0,
+    seed: int | None = None,
     timeline_buckets: int = DEFAULT_BUCKETS,
     progress: Callable[[Progress], None] | None = None,
 ) -> SimResult:
@@ -222,8 +262,8 @@ def simulate(
 
     `max_time_ns` stops simulated time there (requests still in flight are not completed);
     `csv_path` receives one row per completed request, written as requests finish; `debug` checks
-    the KV cache invariants and scheduling limits after every step; `seed` is handed to routers
-    that draw random numbers; `timeline_buckets` bounds the resolution of `SimResult.timeline`
+    the KV cache invariants and scheduling limits after every step; `seed` (default: the cluster's)
+    seeds the routers that draw random numbers; `timeline_buckets` bounds the resolution of `SimResult.timeline`
     (0: no timeline); `progress` is called with a `Progress` about every 0.1 s of wall-clock time
     and once at the end (it does not change the results).
     """
@@ -235,13 +275,15 @@ def simulate(
         except OSError as e:
             raise UserError(f"cannot write {csv_path}: {e.strerror or e}") from None
     try:
-        sim = _Simulation(cluster, workloads, csv_file, debug, seed, timeline_buckets, max_time_ns)
+        sim = _Simulation(cluster, workloads, csv_file, debug, cluster.seed if seed is None else seed,
+                          timeline_buckets, max_time_ns)
         sim.run(max_time_ns, progress)
     finally:
         if csv_file is not None:
             csv_file.close()
     itl_values, itl_counts = sim.recorder.itl_samples()
     instances = sim.instances
+    sim.network.finish(sim.engine.now)
     timeline = None
     if sim.timeline is not None:  # steps still running at max_time_ns were counted up to it
         cut = max_time_ns is not None and any(i.busy for i in instances)
@@ -259,6 +301,14 @@ def simulate(
         first_arrival_ns=sim.recorder.first_arrival_ns,
         queried_tokens=sum(i.kv.queried_tokens for i in instances),
         hit_tokens=sum(i.kv.hit_tokens for i in instances),
+        tier_hit_tokens=sum(i.kv.tier_hit_tokens for i in instances),
+        saved_tokens=sum(i.kv.reused_tokens for i in instances),
+        prefill_tokens_computed=sum(i.prefill_computed for i in instances),
+        num_swapped=sum(i.swaps for i in instances),
+        disaggregated=bool(sim.handoffs),
+        kv_transfer_bytes=sum(h.bytes for h in sim.handoffs),
+        kv_tiers=tiers_summary(sim.tiers),
+        links=links_summary(sim.network.links, sim.engine.now),
         events=sim.engine.events,
         steps=sum(i.steps for i in instances),
         simulated_ns=sim.engine.now,

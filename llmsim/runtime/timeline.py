@@ -22,13 +22,18 @@ Series, all per instance except the request counts:
 
 With `stop_ns` (the run's `max_time_ns`), a step still running then counts up to `stop_ns` and
 samples nothing.
+
+Named series (`series(kind, name)`, changed with `change(id, time, delta)`) hold levels that change
+at events rather than at steps: the blocks held by a KV tier (kind `tiers`) and the throughput of a
+group of links in bytes per ns (kind `links`, whose integral is the bytes moved). Changes are kept
+as points and integrated per bucket at the end, so they cost nothing per step.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,7 +51,8 @@ STEP_SUMS = ("steps", "step_seqs", "step_tokens", "step_decodes", "step_decode_c
              "preemptions")
 LEVELS = ("busy", "running", "waiting", "kv_blocks_used")
 # Not modelled yet: the report says so, and the JSON lists them under `not_modelled`.
-NOT_MODELLED = ("kv_tiers", "link_utilisation", "power")
+NOT_MODELLED = ("power",)
+SERIES_KINDS = ("tiers", "links")
 
 # A bucket's values, in the data lists and an instance's accumulator: STEP_SUMS, then LEVELS.
 _WIDTH = len(STEP_SUMS) + len(LEVELS)
@@ -64,7 +70,8 @@ assert (_SUM0 + _PREEMPT_AT, _SUM0 + _LEVEL_AT, _ACC_LEN) == (8, 9, 14), "update
 class TimelineRecorder:
     """Collects a simulation's timelines while it runs; `finish()` returns the `Timeline`."""
 
-    __slots__ = ("_acc", "_data", "_n", "_points", "_requests", "_stop", "_width", "instances")
+    __slots__ = ("_acc", "_change_chunks", "_changes", "_data", "_n", "_points", "_requests", "_series", "_stop",
+                 "_width", "instances")
 
     def __init__(self, instances: Sequence[InstanceSpec], buckets: int = DEFAULT_BUCKETS,
                  stop_ns: int | None = None, horizon_ns: int = 0) -> None:
@@ -84,6 +91,24 @@ class TimelineRecorder:
         self._data = [[0] * (buckets * _WIDTH) for _ in self.instances]
         self._acc = [_closed() for _ in self.instances]
         self._points: list[tuple[int, int]] = []
+        self._series: dict[tuple[str, str], int] = {}  # (kind, name) -> id
+        self._changes: list[tuple[int, int, float]] = []  # (id, time, delta), in time order
+        self._change_chunks: list[np.ndarray] = []  # older changes, packed
+
+    # -- named series -----------------------------------------------------------------------------
+
+    def series(self, kind: str, name: str) -> int:
+        """The id of series `name` of `kind` (one of SERIES_KINDS), created at level 0."""
+        assert kind in SERIES_KINDS, kind
+        return self._series.setdefault((kind, name), len(self._series))
+
+    def change(self, series: int, time_ns: int, delta: float) -> None:
+        """The level of `series` changes by `delta` at `time_ns`."""
+        changes = self._changes
+        changes.append((series, time_ns, delta))
+        if len(changes) >= FLUSH_POINTS:
+            self._change_chunks.append(np.array(changes, dtype=np.float64))
+            changes.clear()
 
     # -- the hot path -----------------------------------------------------------------------------
 
@@ -199,6 +224,12 @@ class TimelineRecorder:
         used = end_ns // self._width + 1
         table = np.array(self._data, dtype=np.float64).reshape(len(self.instances), self._n, _WIDTH)[:, :used]
         specs = self.instances
+        edges = np.minimum(np.arange(used + 1, dtype=np.int64) * self._width, end_ns)
+        series: dict[str, dict[str, np.ndarray]] = {kind: {} for kind in SERIES_KINDS}
+        changes = np.concatenate([*self._change_chunks, np.array(self._changes, dtype=np.float64).reshape(-1, 3)])
+        for (kind, name), sid in self._series.items():
+            mine = changes[changes[:, 0] == sid]
+            series[kind][name] = _integrate(mine[:, 1], mine[:, 2], edges)
         return Timeline(
             bucket_ns=self._width,
             end_ns=end_ns,
@@ -208,7 +239,22 @@ class TimelineRecorder:
             requests={name: self._requests[i, :used].copy() for i, name in enumerate(REQUEST_COUNTS)},
             sums={name: table[:, :, j].copy() for j, name in enumerate(STEP_SUMS)},
             integrals={name: table[:, :, _LEVEL_AT + j].copy() for j, name in enumerate(LEVELS)},
+            series=series,
         )
+
+
+def _integrate(times: np.ndarray, deltas: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per bucket [edges[b], edges[b+1]), the integral of a level that starts at 0 and changes by
+    `deltas` at `times` (ascending)."""
+    if len(times) == 0:
+        return np.zeros(len(edges) - 1)
+    levels = np.cumsum(deltas)
+    # F(t): the integral from 0 to t, exact at the change points, linear between them.
+    f_at = np.concatenate([[0.0], np.cumsum(levels[:-1] * np.diff(times))])
+    k = np.searchsorted(times, edges, side="right") - 1  # last change at or before each edge
+    f_edges = np.where(k >= 0, f_at[np.maximum(k, 0)] + levels[np.maximum(k, 0)] * (edges - times[np.maximum(k, 0)]),
+                       0.0)
+    return np.diff(f_edges)
 
 
 def _closed() -> list[int]:
@@ -235,6 +281,8 @@ class Timeline:
     requests: dict[str, np.ndarray]
     sums: dict[str, np.ndarray]
     integrals: dict[str, np.ndarray]
+    # kind ("tiers", "links") -> series name -> integral of its level per bucket
+    series: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def num_buckets(self) -> int:
@@ -286,7 +334,15 @@ class Timeline:
             requests={k: merge(v) for k, v in self.requests.items()},
             sums={k: merge(v) for k, v in self.sums.items()},
             integrals={k: merge(v) for k, v in self.integrals.items()},
+            series={kind: {k: merge(v) for k, v in named.items()} for kind, named in self.series.items()},
         )
+
+    def series_level(self, kind: str, name: str) -> np.ndarray:
+        """Time-weighted mean of a named series per bucket (blocks held; bytes per ns)."""
+        covered = self.covered_ns().astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = self.series[kind][name] / covered
+        return np.where(covered > 0, out, 0.0)
 
     def totals(self, pool: str | None = None) -> dict[str, int]:
         """Per-step sums over the whole run, for one pool or all instances."""
@@ -314,6 +370,13 @@ class Timeline:
             },
             "not_modelled": list(NOT_MODELLED),
         }
+        tiers = t.series.get("tiers", {})
+        if tiers:
+            doc["tiers"] = {name: {"blocks_used": _floats(t.series_level("tiers", name))} for name in tiers}
+        links = t.series.get("links", {})
+        if links:
+            doc["links"] = {name: {"bytes": _ints(v), "gb_per_s": _floats(t.series_level("links", name))}
+                            for name, v in links.items()}
         if instances:
             doc["instances"] = {
                 name: {"pool": t.instance_pools[i], "kv_blocks": t.kv_blocks[i], **group([i])}

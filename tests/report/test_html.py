@@ -16,7 +16,7 @@ from llmsim.report.svg import clean_svg
 from .conftest import QUICKSTART
 
 RUN_PLOTS = ("latency-cdf", "timeline-requests", "timeline-throughput", "timeline-queues", "timeline-batches",
-             "timeline-kv", "timeline-preemptions", "breakdown-main")
+             "timeline-kv", "timeline-preemptions", "timeline-power", "breakdown-main")
 SECTIONS = ("summary", "spec", "latency", "timelines", "breakdown")
 
 
@@ -35,7 +35,9 @@ def test_the_quickstart_report_has_every_section_and_plot(quickstart: dict[str, 
     sha = quickstart["doc"]["hardware"][0]["sha256"]
     assert f'<td class="hash">{sha}</td>' in html
     assert "None: every operator was priced from measured tables." in html
-    assert "Power and energy: not modelled yet." in html and "Link utilisation: not modelled yet" in html
+    assert "not modelled yet (no KV transfer" not in html  # KV links and tiers are modelled (issue 6)
+    assert "Power and energy: not modelled yet." not in html
+    assert "per output token (J)" in html  # the energy table fills the power placeholder
     assert "The spec declares no <code>slo</code> block" in html
 
 

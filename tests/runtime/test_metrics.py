@@ -57,8 +57,10 @@ def test_summary_of_the_hand_computed_case(tiny):
     assert t["requests_per_s"] == pytest.approx(2 / 3.09e-3)
     assert t["input_tokens_per_s"] == pytest.approx(6 / 3.09e-3)
     assert t["output_tokens_per_s"] == pytest.approx(5 / 3.09e-3)
-    assert s["requests"] == {"submitted": 2, "completed": 2, "preempted": 0, "preemptions": 0, "rejected": 0}
-    assert s["prefix_cache"] == {"queried_tokens": 0, "hit_tokens": 0, "hit_rate": None}
+    assert s["requests"] == {"submitted": 2, "completed": 2, "preempted": 0, "preemptions": 0, "rejected": 0,
+                             "swapped": 0}
+    assert s["prefix_cache"] == {"queried_tokens": 0, "hit_tokens": 0, "hit_rate": None, "tier_hit_tokens": 0,
+                                 "saved_tokens": 0, "prefill_tokens_computed": 6}
     assert s["sim"]["steps"] == 3
     assert s["sim"]["simulated_s"] == pytest.approx(3.09e-3)
 
@@ -70,8 +72,9 @@ def test_summary_has_exactly_the_documented_shape(tiny):
     assert set(s["metrics"]) == {"ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "queue_ms"}
     assert all(set(v) == stats for v in s["metrics"].values())
     assert set(s["throughput"]) == {"requests_per_s", "input_tokens_per_s", "output_tokens_per_s"}
-    assert set(s["requests"]) == {"submitted", "completed", "preempted", "preemptions", "rejected"}
-    assert set(s["prefix_cache"]) == {"queried_tokens", "hit_tokens", "hit_rate"}
+    assert set(s["requests"]) == {"submitted", "completed", "preempted", "preemptions", "rejected", "swapped"}
+    assert set(s["prefix_cache"]) == {"queried_tokens", "hit_tokens", "hit_rate", "tier_hit_tokens", "saved_tokens",
+                                      "prefill_tokens_computed"}
     assert set(s["sim"]) == {"events", "steps", "simulated_s"}
 
 

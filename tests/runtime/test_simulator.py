@@ -49,6 +49,7 @@ def test_rejected_requests_are_counted_not_dropped():
         "preempted": 0,
         "preemptions": 0,
         "rejected": 2,
+        "swapped": 0,
     }
     assert list(result.rejected_ids) == [2, 3]
     assert list(result.id) == [0, 1]
