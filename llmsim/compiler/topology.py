@@ -43,6 +43,11 @@ def link_from_decl(decl: ir.LinkDecl) -> LinkModel:
                      f"link block `{decl.name}`")
 
 
+# The links that join the devices of one node, fastest kind first: NVIDIA NVLink, AMD Infinity Fabric
+# (XGMI), Google ICI, Intel Gaudi's integrated RoCE ports, and PCIe where nothing faster is known.
+SCALE_UP_LINKS = ("nvlink", "xgmi", "ici", "roce", "pcie")
+
+
 def _entry_link(entry: Any, names: tuple[str, ...]) -> LinkModel | None:
     links = getattr(entry.device, "links", {}) or {}
     for name in names:
@@ -68,7 +73,7 @@ class Topology:
     @classmethod
     def from_entry(cls, entry: Any) -> Topology:
         """The links an entry's spec sheet gives, for a pool without a `node` (the default)."""
-        return cls(getattr(entry.device, "gpus_per_node", None), _entry_link(entry, ("nvlink", "pcie")),
+        return cls(getattr(entry.device, "gpus_per_node", None), _entry_link(entry, SCALE_UP_LINKS),
                    _entry_link(entry, ("network",)), True)
 
     def spans_nodes(self, group: int) -> bool:
@@ -117,7 +122,7 @@ def pool_topology(pool: ir.PoolDecl, spec: ir.Spec, entry: Any) -> Topology:
     if pool.node is None:
         return Topology.from_entry(entry)
     node = spec.nodes[pool.node]
-    intra = link_from_decl(spec.links[node.link]) if node.link is not None else _entry_link(entry, ("nvlink", "pcie"))
+    intra = link_from_decl(spec.links[node.link]) if node.link is not None else _entry_link(entry, SCALE_UP_LINKS)
     fabric = next((f for f in spec.fabrics.values() if node.name in f.nodes), None)
     inter = link_from_decl(spec.links[fabric.link]) if fabric is not None else None
     measured = node.link is None or spec.links[node.link].kind == "nvlink"
