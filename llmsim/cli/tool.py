@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 
 from llmsim.cli.common import ArgumentParser, run_guarded
 
-SUBCOMMANDS: tuple[str, ...] = ("llmsim.hwdb.cli",)
+SUBCOMMANDS: tuple[str, ...] = ("llmsim.hwdb.cli", "llmsim.validate.cli", "llmsim.cli.bench_cmd", "llmsim.profile.cli")
 ENTRY_POINT_GROUP = "llmsim.commands"
 
 

@@ -1,0 +1,183 @@
+"""Run one llmsim job in this process and write its result as JSON.
+
+    python -m bench.worker JOB.json
+
+JOB.json: `{"kind": "run" | "calibrate" | "entries", "out": PATH, "timeout_s": S or null, ...}`.
+
+- `run` (`spec`, `include`, optional `profile`: a .prof path): one case through the product path,
+  `load_spec`, `compile_spec`, `build_workload` and `simulate`, each phase timed on its own. At
+  `timeout_s` (or on SIGTERM) the simulation is interrupted and the progress it had made is
+  reported, read from the runtime's live engine and recorder objects, so that measuring needs no
+  hook in the runtime (a progress callback would cost time inside the measured loop).
+- `calibrate` (`spec`, `include`): simulate a saturation run; report its steady throughput.
+- `entries`: the spec names of the hardware entries this llmsim finds.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.measure import own_peak_rss_mb
+
+T_START = time.perf_counter()
+
+
+class Interrupted(BaseException):
+    """Raised inside the simulation when its time is up."""
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _progress() -> dict[str, Any]:
+    """What the interrupted simulation had done, read from its live objects."""
+    import gc
+
+    from llmsim.runtime.engine import Engine
+    from llmsim.runtime.instance import Instance
+    from llmsim.runtime.metrics import Recorder
+
+    out: dict[str, Any] = {"events": None, "simulated_s": None, "completed": None, "submitted": None,
+                           "steps": None}
+    objs = gc.get_objects()
+    engines = [o for o in objs if type(o) is Engine]
+    recorders = [o for o in objs if type(o) is Recorder]
+    instances = [o for o in objs if type(o) is Instance]
+    try:  # best effort: these are the runtime's internals, and they change
+        if len(engines) == 1:
+            out["events"] = engines[0].events
+            out["simulated_s"] = engines[0].now / 1e9
+        if len(recorders) == 1:
+            out["submitted"] = recorders[0].submitted
+            out["completed"] = len(recorders[0].columns()["id"])
+        if instances and all(hasattr(i, "steps") for i in instances):
+            out["steps"] = sum(i.steps for i in instances)
+    except Exception as exc:  # never lose the timing because of the progress report
+        out["progress_error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Compile and simulate the job's spec; the measurements as a JSON-able dict."""
+    t0 = time.perf_counter()
+    from llmsim.compiler import compile_spec
+    from llmsim.hwdb.locate import default_paths
+    from llmsim.lang import load_spec
+    from llmsim.runtime import build_workload, simulate
+
+    t1 = time.perf_counter()
+    hwdb = default_paths([])
+    spec = load_spec(Path(job["spec"]), search_paths=[Path(p) for p in job.get("include", [])], hwdb_paths=hwdb)
+    compiled = compile_spec(spec, hwdb_paths=hwdb)
+    t2 = time.perf_counter()
+    workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in spec.workloads.values()]
+    t3 = time.perf_counter()
+    timeout_s = job.get("timeout_s")
+    deadline = None if timeout_s is None else max(0.001, timeout_s - (t3 - T_START))
+    out: dict[str, Any] = {
+        "import_s": t1 - t0,
+        "compile_s": t2 - t1,
+        "workload_s": t3 - t2,
+        "requests": int(sum(len(w) for w, _ in workloads)),
+        "kv_blocks": {name: plan.memory.kv_blocks for name, plan in compiled.plans.items()},
+        "timed_out": False,
+    }
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGALRM, _interrupt)
+    if deadline is not None:
+        signal.setitimer(signal.ITIMER_REAL, deadline)
+    profiler = None
+    if job.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+    sim_max = spec.simulation.max_time_ns if spec.simulation else None
+    t4 = time.perf_counter()
+    c4 = time.process_time()
+    try:
+        if profiler is not None:
+            profiler.enable()
+        try:
+            result = simulate(compiled.cluster, workloads, max_time_ns=sim_max)
+        finally:
+            if profiler is not None:
+                profiler.disable()
+        t5 = time.perf_counter()
+        c5 = time.process_time()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    except Interrupted as exc:
+        t5 = time.perf_counter()
+        c5 = time.process_time()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        out.update(timed_out=True, interrupted_by=str(exc), sim_s=t5 - t4, sim_cpu_s=c5 - c4, **_progress())
+    else:
+        summary = result.summary()
+        t6 = time.perf_counter()
+        metrics = summary["metrics"]
+        out.update(
+            sim_s=t5 - t4,
+            sim_cpu_s=c5 - c4,
+            summary_s=t6 - t5,
+            events=summary["sim"]["events"],
+            steps=summary["sim"]["steps"],
+            simulated_s=summary["sim"]["simulated_s"],
+            submitted=summary["requests"]["submitted"],
+            completed=summary["requests"]["completed"],
+            rejected=summary["requests"]["rejected"],
+            preemptions=summary["requests"]["preemptions"],
+            metrics={k: metrics[k] for k in ("ttft_ms", "tpot_ms", "e2e_ms")},
+        )
+    if profiler is not None:
+        profiler.dump_stats(job["profile"])
+    out["own_peak_rss_mb"] = own_peak_rss_mb()
+    out["process_s"] = time.perf_counter() - T_START
+    return out
+
+
+def calibrate_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Simulate the job's saturation spec; its steady throughput (requests/s)."""
+    from bench.calibrate import steady_throughput
+    from llmsim.compiler import compile_spec
+    from llmsim.hwdb.locate import default_paths
+    from llmsim.lang import load_spec
+    from llmsim.runtime import build_workload, simulate
+
+    t0 = time.perf_counter()
+    hwdb = default_paths([])
+    spec = load_spec(Path(job["spec"]), search_paths=[Path(p) for p in job.get("include", [])], hwdb_paths=hwdb)
+    compiled = compile_spec(spec, hwdb_paths=hwdb)
+    workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in spec.workloads.values()]
+    result = simulate(compiled.cluster, workloads)
+    finish_s = result.columns["finish_ns"] / 1e9
+    return {"throughput_per_s": steady_throughput(finish_s), "completed": len(finish_s),
+            "wall_s": time.perf_counter() - t0}
+
+
+def entries_job(_job: dict[str, Any]) -> dict[str, Any]:
+    from llmsim.hwdb.locate import find_entries
+
+    return {"entries": sorted(r.spec_name for r in find_entries(None))}
+
+
+JOBS = {"run": run_job, "calibrate": calibrate_job, "entries": entries_job}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m bench.worker JOB.json", file=sys.stderr)
+        return 2
+    job = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    result = JOBS[job.get("kind", "run")](job)
+    Path(job["out"]).write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
