@@ -14,18 +14,28 @@ pool(s) over a KV link. Which link, in order:
 A decode stage receives requests from its prefill stage only; the decode instance of each request
 is picked by a router whose `targets` are exactly the decode pools (`router d { policy =
 least_loaded  targets = [main.decode] }`, bound to no workload), else by `least_loaded`.
+
+Parallelism and speculative decoding, as the runtime runs them:
+
+- each declared instance is `plan.replicas` (= dp) runtime instances, `main[0]`, `main[1]`, ...
+  in order, all behind the pool's routers; the dp ranks of a MoE instance (attention data
+  parallelism) form a `LockstepSpec` group priced by `MoELockstepCost`;
+- an instance with `pp > 1` gets its plan's stages (`PlanStages`): the runtime pipelines batches;
+- a pool with `speculative` prices its steps with the plan's `SpeculativeCost` and draws
+  acceptances in the runtime (`SpeculativeSpec`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from llmsim.compiler.plan import InstancePlan
 from llmsim.compiler.topology import Topology, TopologyError, pool_topology
 from llmsim.diagnostics import DiagnosticBag
 from llmsim.lang import ir
-from llmsim.runtime import ClusterSpec, InstanceSpec, RouterSpec
-from llmsim.runtime.spec import HandoffSpec, LinkSpec, TierSpec
+from llmsim.runtime import BatchShape, ClusterSpec, InstanceSpec, RouterSpec
+from llmsim.runtime.spec import HandoffSpec, LinkSpec, LockstepSpec, SpeculativeSpec, TierSpec
 
 IMPLICIT_ROUTER = "default"
 DEFAULT_DECODE_POLICY = "least_loaded"
@@ -37,21 +47,38 @@ def build_cluster(spec: ir.Spec, plans: dict[str, InstancePlan], bag: Diagnostic
                   entries: dict[str, Any] | None = None) -> tuple[ClusterSpec, dict[str, str]]:
     instances: list[InstanceSpec] = []
     pool_instances: dict[str, tuple[int, ...]] = {}
+    lockstep: list[LockstepSpec] = []
     for pool in spec.pools.values():
         plan = plans[pool.name]
         tiers = _tiers(pool, plan, bag)
         first = len(instances)
-        for i in range(pool.instances):
-            instances.append(InstanceSpec(
-                name=f"{pool.name}[{i}]", pool=pool.name, cost=plan, num_kv_blocks=plan.memory.kv_blocks,
-                block_size=pool.kv_cache.block_size, max_num_seqs=pool.scheduler.max_num_seqs,
-                max_num_batched_tokens=pool.scheduler.max_num_batched_tokens,
-                chunked_prefill=pool.scheduler.chunked_prefill,
-                long_prefill_token_threshold=pool.scheduler.long_prefill_token_threshold,
-                max_model_len=plan.max_model_len, prefix_caching=pool.kv_cache.prefix_caching,
-                scheduler=pool.scheduler.policy, async_scheduling=pool.scheduler.async_scheduling,
-                reserve_full_isl=pool.scheduler.reserve_full_isl, role=pool.role,
-                tp=plan.tp * plan.pp, kv_bytes_per_token=plan.memory.kv_bytes_per_token, tiers=tiers))
+        cost: Any = plan
+        speculative = None
+        sc = plan.speculative
+        if sc is not None:  # planner.py: the SpeculativeCost of the pool and its draft
+            cost = sc
+            speculative = SpeculativeSpec(sc.k, float(sc.acceptance))
+        stages = PlanStages(plan) if plan.pp > 1 else None
+        group_cost = MoELockstepCost(plan) if lockstep_ranks(plan) else None
+        for _ in range(pool.instances):
+            ranks = []
+            for _ in range(plan.replicas):
+                ranks.append(len(instances))
+                instances.append(InstanceSpec(
+                    name=f"{pool.name}[{len(instances) - first}]", pool=pool.name, cost=cost,
+                    num_kv_blocks=plan.memory.kv_blocks, block_size=pool.kv_cache.block_size,
+                    max_num_seqs=pool.scheduler.max_num_seqs,
+                    max_num_batched_tokens=pool.scheduler.max_num_batched_tokens,
+                    chunked_prefill=pool.scheduler.chunked_prefill,
+                    long_prefill_token_threshold=pool.scheduler.long_prefill_token_threshold,
+                    max_model_len=plan.max_model_len, prefix_caching=pool.kv_cache.prefix_caching,
+                    scheduler=pool.scheduler.policy, async_scheduling=pool.scheduler.async_scheduling,
+                    reserve_full_isl=pool.scheduler.reserve_full_isl, role=pool.role,
+                    tp=plan.tp * plan.pp, kv_bytes_per_token=plan.memory.kv_bytes_per_token, tiers=tiers,
+                    pp=plan.pp, stages=stages, speculative=speculative))
+            if group_cost is not None:
+                lo, hi = ranks[0] - first, ranks[-1] - first
+                lockstep.append(LockstepSpec(f"{pool.name}[{lo}..{hi}]", tuple(ranks), group_cost))
         pool_instances[pool.name] = tuple(range(first, len(instances)))
 
     decode_pools = {p.name for p in spec.pools.values() if p.role == "decode"}
@@ -91,7 +118,67 @@ def build_cluster(spec: ir.Spec, plans: dict[str, InstancePlan], bag: Diagnostic
     if bag.has_errors:  # the driver stops here; the cluster is never run
         return ClusterSpec((), {}), workload_routers
     seed = spec.simulation.seed if spec.simulation is not None else 0
-    return ClusterSpec(tuple(instances), routers, tuple(handoffs), seed), workload_routers
+    return ClusterSpec(tuple(instances), routers, tuple(handoffs), seed, tuple(lockstep)), workload_routers
+
+
+def lockstep_ranks(plan: InstancePlan) -> bool:
+    """Whether the plan's data-parallel ranks step in lockstep: attention data parallelism of a MoE
+    model (its expert layers exchange every rank's tokens). Pipelined ranks are not grouped (each
+    pipelines alone, priced as if the ranks were balanced); dense replicas are independent."""
+    return plan.dp > 1 and plan.model.is_moe and plan.pp == 1
+
+
+class PlanStages:
+    """The runtime's `StageCostModel` of a pipelined plan: each stage's compute and send, and the
+    host overheads (the pool's `step_overhead` and the engine's prefill-step overhead) once per batch."""
+
+    __slots__ = ("plan",)
+
+    def __init__(self, plan: InstancePlan) -> None:
+        self.plan = plan
+
+    def stage_times_ns(self, batch: BatchShape) -> list[int]:
+        return self.plan.stage_times_ns(batch)
+
+    def stage_transfer_ns(self, batch: BatchShape) -> list[int]:
+        return self.plan.stage_transfer_ns(batch)
+
+    def host_ns(self, batch: BatchShape) -> int:
+        plan = self.plan
+        return plan.overhead_ns + (plan.prefill_overhead_ns if batch.prefills else 0)
+
+
+class MoELockstepCost:
+    """The runtime's `GroupCostModel` of the attention data-parallel ranks of a MoE plan.
+
+    The plan prices one rank's step with its expert layers (`moe`) at dp times the rank's tokens:
+    every rank assumed to run as many tokens (exact when load is balanced). A lockstep step of ranks
+    with batches b_1 ... b_n is priced instead as the slowest rank's own work (its step without the
+    expert layers: attention, dense layers, the all-to-all dispatch and combine at its own tokens,
+    host overheads) plus the expert layers once, at the ranks' total tokens T: the `moe` curve at
+    T / dp (linear between integer points). With n = dp equal batches this is the plan's step time."""
+
+    __slots__ = ("_moe", "dp", "plan")
+
+    def __init__(self, plan: InstancePlan) -> None:
+        self.plan = plan
+        self.dp = plan.dp
+        moe = plan.lowering.token_curves_us.get("moe")
+        self._moe: list[float] = moe.tolist() if moe is not None else [0.0]
+
+    def _moe_us(self, tokens: float) -> float:
+        curve = self._moe
+        lo = int(tokens)
+        if lo == tokens and lo < len(curve):
+            return curve[lo]
+        lo = min(lo, len(curve) - 2)
+        return curve[lo] + (curve[lo + 1] - curve[lo]) * (tokens - lo)
+
+    def group_step_time_ns(self, batches: Sequence[BatchShape]) -> int:
+        plan = self.plan
+        own = max(plan.step_time_ns(b) - self._moe_us(b.num_tokens) * 1000.0 for b in batches)
+        experts = self._moe_us(sum(b.num_tokens for b in batches) / self.dp) * 1000.0
+        return max(0, int(own + experts + 0.5))
 
 
 def _tiers(pool: ir.PoolDecl, plan: InstancePlan, bag: DiagnosticBag) -> tuple[TierSpec, ...]:

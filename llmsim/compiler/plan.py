@@ -4,16 +4,17 @@
 tokens, one for everything that scales with sequences, and the attention tables; nothing else.
 
 Pipeline parallelism. A plan with `pp` stages keeps each stage's lowering and memory plan
-(`stages`); `stage_times_ns(batch)` and `stage_transfer_ns(batch)` give what a runtime that
-pipelines micro-batches needs (each stage's compute, and the send from each stage to the next).
-Until the runtime does, `step_time_ns` is the conservative cost of one batch going through every
-stage in turn, with nothing overlapped: the sum of the stages' compute and the sends between them.
-For pp = 1 that is exactly the unsplit model's step time.
+(`stages`); `stage_times_ns(batch)` and `stage_transfer_ns(batch)` give what the runtime needs to
+pipeline batches (each stage's compute, and the send from each stage to the next).
+`step_time_ns` stays the conservative cost of one batch going through every stage in turn, with
+nothing overlapped (what routers' predictions read): the sum of the stages' compute and the sends
+between them. For pp = 1 that is exactly the unsplit model's step time.
 
 Data parallelism. `replicas` (= dp) is how many runtime instances one declared instance is: the
 attention data-parallel ranks of a MoE model (each with its own scheduler and KV cache, as vLLM's
 DP engine cores), or plain replicas of a dense model. The MoE layers of such a rank are priced as if
-every rank ran as many tokens as it does (the experts see `dp` times its tokens).
+every rank ran as many tokens as it does (the experts see `dp` times its tokens); the runtime steps
+the ranks in lockstep and prices the experts at their true total (`cluster.MoELockstepCost`).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class InstancePlan:
         self.stages = stages or [StagePlan(0, (0, model.num_layers), lowering, memory)]
         self.power = power  # power.PowerModel, or None
         self.placement = placement or {}  # `place` key -> device, for the families moved off the pool's devices
+        self.speculative: Any = None  # speculative.SpeculativeCost when the pool speculates (planner.py)
         self.pool = pool
         self.model = model
         self.dtype = dtype

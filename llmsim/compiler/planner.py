@@ -7,18 +7,21 @@ never an exception.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from llmsim.compiler import catalog
 from llmsim.compiler.devices import AnalyticalDevice, DeviceShare, resolve_device, same_hardware
 from llmsim.compiler.graph import build_graph, ops_in_order
 from llmsim.compiler.host_overheads import prefill_step_overhead_ns
 from llmsim.compiler.lower import DEFAULT_MOE_DISTRIBUTION, LinkError, lower, lower_transfer
 from llmsim.compiler.memory import MemoryPlan, attention_layers, plan_memory
-from llmsim.compiler.models import DTYPE_BYTES, ModelConfig
+from llmsim.compiler.models import DTYPE_BYTES, ModelConfig, ModelConfigError, load_model, model_from_hf_config
 from llmsim.compiler.placement import place_operators
 from llmsim.compiler.plan import HardwareUse, InstancePlan, StagePlan, combine_stages
 from llmsim.compiler.power import PowerModel, device_power, host_power, link_bytes
 from llmsim.compiler.shard import ShardError, check_parallel, shard_graph
+from llmsim.compiler.speculative import SpeculativeCost, memory_with_draft
 from llmsim.compiler.stages import split_stages, stage_send
 from llmsim.compiler.topology import Topology, TopologyError, pool_topology
 from llmsim.diagnostics import DiagnosticBag
@@ -101,11 +104,63 @@ def plan_pool(pool: ir.PoolDecl, decl: ir.ModelDecl, model: ModelConfig, entry: 
     lowering = combine_stages(stages)
     hardware = HardwareUse(entry.entry, entry.engine, entry.sha256, entry.kind)
     power = _power_model(pool, spec, entries, entry, lowering, placed, targets, topology)
-    return InstancePlan(pool=pool.name, model=model, dtype=decl.dtype, kv_dtype=decl.kv_dtype, tp=tp,
+    plan = InstancePlan(pool=pool.name, model=model, dtype=decl.dtype, kv_dtype=decl.kv_dtype, tp=tp,
                         hardware=hardware, graph=graph, lowering=lowering, memory=memory,
                         overhead_ns=sched.step_overhead_ns, max_model_len=max_len,
                         prefill_overhead_ns=prefill_step_overhead_ns(entry.engine), pp=pp, ep=ep, dp=dp,
                         stages=stages, power=power, placement=placed)
+    if pool.speculative is not None and spec is not None:
+        return _with_draft(plan, pool, model, entry, bag, spec, entries, moe_distribution)
+    return plan
+
+
+def _with_draft(plan: InstancePlan, pool: ir.PoolDecl, model: ModelConfig, entry: Any, bag: DiagnosticBag,
+                spec: ir.Spec, entries: dict[str, Any], moe_distribution: str) -> InstancePlan | None:
+    """The plan of a speculating pool: its draft model is planned on the same devices at the same TP
+    degree, its weights and KV come out of the target's KV budget (`memory_with_draft`), and the
+    runtime prices steps with `plan.speculative` (a `SpeculativeCost`)."""
+    sd = pool.speculative
+    assert sd is not None
+    if model.is_moe and pool.dp > 1:
+        bag.error("speculative decoding with attention data parallelism (`dp` > 1 on a MoE model) is not supported "
+                  "yet", sd.span, label="not supported yet", help="remove `speculative`, or set `dp = 1`")
+        return None
+    budget = pool.scheduler.max_num_batched_tokens
+    if sd.tokens >= budget:
+        bag.error(f"{sd.tokens} speculative tokens per decode leave no room in max_num_batched_tokens = {budget}",
+                  ir.span_of(sd, "tokens"), label="each decode verifies tokens + 1 tokens",
+                  help=f"set `tokens` below {budget}, or raise `max_num_batched_tokens`")
+        return None
+    draft_decl = spec.models[sd.draft]
+    try:
+        draft_model = _load_model(draft_decl)
+    except ModelConfigError:
+        return None  # reported where the model is declared
+    draft_pool = dataclasses.replace(pool, model=sd.draft, pp=1, dp=1, ep=1, placement=None, speculative=None,
+                                     lora=None)
+    draft = plan_pool(draft_pool, draft_decl, draft_model, entry, bag, spec=spec, entries=entries,
+                      moe_distribution=moe_distribution)
+    if draft is None:
+        return None
+    memory = memory_with_draft(plan.memory, draft.memory)
+    if memory.kv_blocks == 0 or memory.kv_tokens < plan.max_model_len:
+        bag.error(f"with its draft `{sd.draft}`, the KV cache of pool `{pool.name}` holds {memory.kv_tokens} tokens, "
+                  f"fewer than max_model_len = {plan.max_model_len}", ir.span_of(sd, "draft"),
+                  label="the draft's weights and KV leave too little room",
+                  help="use a smaller draft, raise `tp`, or lower `max_model_len`")
+        return None
+    plan.memory = memory
+    plan.speculative = SpeculativeCost(plan, draft, tokens=sd.tokens, acceptance=float(sd.acceptance))
+    return plan
+
+
+def _load_model(decl: ir.ModelDecl) -> ModelConfig:
+    """The model config of a declaration (as the compiler's model pass loads it)."""
+    if decl.architecture is not None:
+        return model_from_hf_config(decl.architecture.to_hf_config(), decl.name)
+    path = catalog.config_path(decl.catalog) if decl.catalog else decl.config_path
+    assert path is not None, "the checker guarantees a model source"
+    return load_model(path, decl.catalog or path.stem)
 
 
 def _check_memory(pool: ir.PoolDecl, decl: ir.ModelDecl, model: ModelConfig, entry: Any, memory: MemoryPlan,
@@ -262,42 +317,7 @@ def _power_model(pool: ir.PoolDecl, spec: ir.Spec | None, entries: dict[str, Any
 
 
 def expand_replicas(cluster: Any, plans: dict[str, InstancePlan], spec: ir.Spec) -> Any:
-    """The cluster with each instance of a pool whose plan has `replicas` > 1 (data parallelism)
-    turned into that many runtime instances, `main[0]` ... renumbered in order, every router
-    targeting all of them. A pool whose instances are already multiplied (a cluster build that
-    reads `plan.replicas` itself) is left as it is, so this pass can be retired without a change of
-    results once the cluster build does it."""
-    import dataclasses
-
-    declared: dict[str, int] = {}
-    for inst in cluster.instances:
-        declared[inst.pool] = declared.get(inst.pool, 0) + 1
-    grow = {pool for pool, plan in plans.items()
-            if plan.replicas > 1 and pool in spec.pools and declared.get(pool) == spec.pools[pool].instances}
-    if not grow:
-        return cluster
-    instances: list[Any] = []
-    index_map: dict[int, list[int]] = {}
-    counter: dict[str, int] = {}
-    for i, inst in enumerate(cluster.instances):
-        copies = plans[inst.pool].replicas if inst.pool in grow else 1
-        index_map[i] = []
-        for _ in range(copies):
-            k = counter.get(inst.pool, 0)
-            counter[inst.pool] = k + 1
-            name = f"{inst.pool}[{k}]" if copies > 1 else inst.name
-            index_map[i].append(len(instances))
-            instances.append(dataclasses.replace(inst, name=name))
-    def remap(indices: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(j for i in indices for j in index_map[i])
-
-    routers = {name: dataclasses.replace(r, instances=remap(r.instances)) for name, r in cluster.routers.items()}
-    changes: dict[str, Any] = {"instances": tuple(instances), "routers": routers}
-    handoffs = getattr(cluster, "handoffs", ())
-    if handoffs:  # prefill/decode disaggregation: its instance indices move too
-        changes["handoffs"] = tuple(
-            dataclasses.replace(h, prefill=remap(h.prefill),
-                                decode_router=dataclasses.replace(h.decode_router,
-                                                                  instances=remap(h.decode_router.instances)))
-            for h in handoffs)
-    return dataclasses.replace(cluster, **changes)
+    """Retired: the cluster build (`cluster.build_cluster`) makes each declared instance its
+    `plan.replicas` runtime instances. Kept, returning the cluster unchanged, for callers of the
+    pass it was."""
+    return cluster

@@ -21,8 +21,10 @@ Pricing, from the two compiled plans (same hardware and TP degree):
 Not priced here: the draft's catch-up on the tokens it did not propose itself, and n-gram or MTP
 proposers (an n-gram proposer has no device cost: use `draft=None`).
 
-The runtime is what makes speculative decoding happen; until it does, `speculative` stays refused
-at run time (compiler/support.py). How the runtime should use this module: docs/techniques.md.
+The runtime makes speculative decoding happen: the planner gives a speculating pool's plan its
+`SpeculativeCost` (the draft planned on the same devices, `memory_with_draft`), the runtime's
+scheduler counts k + 1 tokens and KV slots per decode, the instance prices each step with
+`step_time_ns` and draws each sequence's accepted drafts (docs/techniques.md, docs/runtime.md).
 """
 
 from __future__ import annotations
@@ -104,6 +106,10 @@ class SpeculativeCost:
         t = self.target
         overhead = t.overhead_ns + (t.prefill_overhead_ns if batch.prefills else 0)
         return self.draft_ns(batch) + self.verify_ns(batch) + overhead
+
+    def step_time_ns(self, batch: BatchShape) -> int:
+        """The runtime's `CostModel`: a step from the scheduler's shape (each decode one token)."""
+        return self.step_ns(batch)
 
     def time_per_token_ns(self, batch: BatchShape) -> float:
         """Expected time per output token of a decoding sequence."""

@@ -37,8 +37,8 @@ def unsupported(spec: ir.Spec) -> Iterator[tuple[str, Span]]:
 
 def _pool(pool: ir.PoolDecl) -> Iterator[tuple[str, Span]]:
     at = ir.span_of
-    if pool.speculative is not None:
-        yield "speculative decoding", pool.speculative.span
+    if pool.speculative is not None and pool.pp > 1:
+        yield "speculative decoding with pipeline parallelism (`pp` > 1)", pool.speculative.span
     if pool.lora is not None:
         yield "LoRA adapters", pool.lora.span
     if pool.scheduler.policy not in _scheduler_policies():  # vllm, and plugins registered by name

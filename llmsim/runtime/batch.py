@@ -3,10 +3,15 @@
 The scheduler fills a `BatchShape` per step; the compiled plan's `CostModel` turns it into a duration.
 Only aggregate numbers cross this boundary (no request objects), so a cost model can be a few table
 lookups and the runtime never reads hardware data itself.
+
+Two more views of the same contract serve the parallel runtimes: a `StageCostModel` prices a batch
+stage by stage (pipeline parallelism), and a `GroupCostModel` prices one lockstep step of several
+data-parallel ranks together (attention data parallelism of a MoE model).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -55,3 +60,27 @@ class CostModel(Protocol):
     """Prices a step. Implemented by the compiler's instance plan; deterministic and pure."""
 
     def step_time_ns(self, batch: BatchShape) -> int: ...
+
+
+class StageCostModel(Protocol):
+    """Prices a batch on a pipeline of stages. Deterministic and pure."""
+
+    def stage_times_ns(self, batch: BatchShape) -> list[int]:
+        """Each stage's compute for the batch, in stage order."""
+        ...
+
+    def stage_transfer_ns(self, batch: BatchShape) -> list[int]:
+        """The send of the batch's activations from each stage to the next (one fewer than stages)."""
+        ...
+
+    def host_ns(self, batch: BatchShape) -> int:
+        """Host time of the step (scheduling, input preparation, sampling), outside the stages."""
+        ...
+
+
+class GroupCostModel(Protocol):
+    """Prices one step of data-parallel ranks that run in lockstep. Deterministic and pure."""
+
+    def group_step_time_ns(self, batches: Sequence[BatchShape]) -> int:
+        """The step's duration when each rank runs its batch (ranks with nothing to run left out)."""
+        ...

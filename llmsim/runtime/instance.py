@@ -13,6 +13,21 @@ outputs are applied, the step already scheduled starts at once, and the one afte
 then. So the GPU never waits for the scheduler, and a step's finished requests and freed blocks,
 like requests that arrived during it, reach the scheduler one step later than in synchronous mode.
 
+Pipeline parallelism (`spec.stages`, vLLM's batch queue of `pp` batches): a batch is scheduled when
+the first stage is free and fewer than `pp` batches are in flight; it passes the stages in order
+(`stages.stage_times_ns`), waiting for each to be free, with the send of its activations between
+them, and its tokens are sampled when it leaves the last stage. The first stage also holds the
+host time. A request whose token is in flight is in no other batch (its placeholder says so); a
+prefill's next chunk may follow its previous one down the pipeline. Async scheduling changes
+nothing on a pipelined instance.
+
+Speculative decoding (`spec.speculative`): each decode verifies k drafts; when the step is planned
+the instance draws how many each sequence will have accepted (truncated geometric, from its own
+seeded PCG64), and when it ends the sequence gains the accepted drafts plus one token (capped at
+its length), the rejected drafts are taken off `num_computed` and their KV slots freed.
+
+A data-parallel rank in a lockstep group (`group`, lockstep.py) leaves starting steps to its group.
+
 Besides `waiting` and `running`, a request may be in one of the states that wait for a transfer
 (KV tiers, prefill/decode disaggregation); each holds KV blocks and is counted by `load`:
 
@@ -29,6 +44,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from llmsim.runtime.batch import BatchShape
 from llmsim.runtime.engine import PRIO_STEP_END, PRIO_STEP_START, Engine
 from llmsim.runtime.kv_cache import make_kv_cache
@@ -38,6 +55,7 @@ from llmsim.runtime.spec import InstanceSpec
 
 if TYPE_CHECKING:
     from llmsim.runtime.disagg import KVHandoff, Sent
+    from llmsim.runtime.lockstep import LockstepGroup
     from llmsim.runtime.metrics import Recorder
     from llmsim.runtime.tiers import KVTier
     from llmsim.runtime.transfer import Link
@@ -49,14 +67,17 @@ class Instance:
         "_on_done",
         "_recorder",
         "_version",
+        "accepted",
         "batch",
         "busy",
         "cost",
         "debug",
         "engine",
+        "group",
         "handoff",
         "incoming",
         "index",
+        "inflight",
         "kv",
         "kv_link",
         "loading",
@@ -66,12 +87,19 @@ class Instance:
         "prefill_computed",
         "queued",
         "receiving",
+        "rng",
         "role",
         "running",
         "samplers",
         "scheduler",
         "sending",
         "spec",
+        "spec_accepted",
+        "spec_k",
+        "spec_p",
+        "spec_verified",
+        "stage_free",
+        "stages",
         "start_pending",
         "step_start",
         "steps",
@@ -90,6 +118,7 @@ class Instance:
         on_done: Callable[[Request, int], None],
         debug: bool = False,
         tiers: Sequence[KVTier] = (),
+        seed: int = 0,
     ) -> None:
         self.index = index
         self.spec = spec
@@ -114,6 +143,22 @@ class Instance:
         self.running: list[Request] = []
         self.batch: list[Request] = []  # requests in the step now running
         self.samplers: list[Request] = []  # those of them that sample a token when it ends
+        self.accepted: list[int] | None = None  # speculative: drafts each sampler accepted (-1: none)
+        self.group: LockstepGroup | None = None  # the lockstep group of a data-parallel rank
+        # Pipeline parallelism: batches in flight (start, samplers, accepted), oldest first, and
+        # when each stage is free.
+        self.stages = spec.stages
+        self.inflight: deque[tuple[int, list[Request], list[int] | None]] = deque()
+        self.stage_free = [0] * spec.pp
+        # Speculative decoding: k drafts per decode, each accepted with probability a; the draws
+        # come from PCG64 seeded by the run's seed and the instance's index.
+        sd = spec.speculative
+        self.spec_k = sd.tokens if sd is not None else 0
+        self.spec_p = 1.0 - sd.acceptance if sd is not None else 1.0
+        self.rng = (np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 5, index])))
+                    if sd is not None else None)
+        self.spec_verified = 0  # drafting sequences whose drafts were verified, over steps
+        self.spec_accepted = 0  # drafts accepted
         self.queued: tuple | None = None  # async scheduling: the step scheduled to run next
         self.busy = False
         self.start_pending = False
@@ -177,9 +222,10 @@ class Instance:
             back += r.prompt_len + r.num_output
         for r in (*self.running, *self.loading.values()):
             known = r.prompt_len + r.num_output + r.placeholders
-            out += r.prompt_len + r.stop_len - 1 - r.num_computed
-            if known - r.num_computed > 1 or r.num_output + r.placeholders == 0:
-                back += known - r.num_computed
+            computed = r.num_computed - r.drafts
+            out += r.prompt_len + r.stop_len - 1 - computed
+            if known - computed > 1 or r.num_output + r.placeholders == 0:
+                back += known - computed
         for r, _ in self.incoming:
             out += r.output_len - 1
         for r in self.receiving.values():
@@ -194,8 +240,12 @@ class Instance:
         needing more KV blocks than it has (the last output token is sampled, never cached). A
         prefill instance only needs room for the prompt and its first token."""
         spec = self.spec
-        total = req.prompt_len + (1 if self.role == "prefill" else req.output_len)
-        return total <= spec.max_model_len and -(-(total - 1) // spec.block_size) <= spec.num_kv_blocks
+        if self.role == "prefill":
+            total, slots = req.prompt_len + 1, req.prompt_len
+        else:
+            total = req.prompt_len + req.output_len
+            slots = total - 1 + self.spec_k  # the last step verifies k drafts past the last token
+        return total <= spec.max_model_len and -(-slots // spec.block_size) <= spec.num_kv_blocks
 
     def submit(self, req: Request, now: int) -> bool:
         """Queue a request; False (and nothing queued) if it can never run here."""
@@ -215,6 +265,12 @@ class Instance:
 
     def wake(self, now: int) -> None:
         """Start a step at `now` (after the events already due) if idle with work to do."""
+        if self.group is not None:  # a data-parallel rank in lockstep: its group starts steps
+            self.group.wake(now)
+            return
+        if self.stages is not None:
+            self._pp_wake(now)
+            return
         if not self.busy and not self.start_pending and (self.waiting or self.running or self.queued):
             self.start_pending = True
             self.engine.at(now, PRIO_STEP_START, self._start_step)
@@ -234,6 +290,7 @@ class Instance:
         else:
             kv.free(r, preempted=True)
         r.num_computed = 0
+        r.drafts = 0
         r.preemptions += 1
         r.running = False
         r.tier_state = 0
@@ -322,24 +379,47 @@ class Instance:
         plan = self.queued or self._schedule(now)
         self.queued = None
         if plan is None:
-            # Nothing can run until a transfer completes and frees (or brings) KV blocks.
-            if (self.waiting or self.running) and not (self.loading or self.sending or self.receiving):
-                raise RuntimeError(f"instance {self.name}: work queued but nothing schedulable")
+            self._stalled()
             return
-        shape, batch, samplers, duration = plan
+        shape, batch, samplers, accepted, sampled, duration = plan
+        # (`_launch`, inlined: the hot path)
         self.busy = True
         self.batch = batch
         self.samplers = samplers
+        self.accepted = accepted
         self.step_start = now
         self.steps += 1
         self.prefill_computed += shape.num_tokens - shape.n_decode
         if self.timeline is not None:
-            self.timeline.step(self, now, duration, shape, len(samplers))
+            self.timeline.step(self, now, duration, shape, sampled)
         self.engine.at(now + duration, PRIO_STEP_END, self._end_step)
         if self.spec.async_scheduling:
             self.queued = self._schedule(now)
 
+    def _stalled(self) -> None:
+        """Nothing could be scheduled: fine while a transfer will free (or bring) KV blocks."""
+        if (self.waiting or self.running) and not (self.loading or self.sending or self.receiving):
+            raise RuntimeError(f"instance {self.name}: work queued but nothing schedulable")
+
+    def _plan(self, now: int) -> tuple | None:
+        """The scheduler's next step: (shape, requests, samplers, accepted drafts per sampler or
+        None, tokens it samples), or None when nothing can run."""
+        plan = self.scheduler.schedule(self, now)
+        if plan is None:
+            return None
+        shape, batch, samplers = plan
+        self._version += 1
+        if self.kv.evicted:
+            self._offload(now)
+        if self.debug:
+            self._check(shape)
+        if self.spec_k:
+            accepted, sampled = self._draw(samplers)
+            return shape, batch, samplers, accepted, sampled
+        return shape, batch, samplers, None, len(samplers)
+
     def _schedule(self, now: int) -> tuple | None:
+        """`_plan` and the step's duration (an instance that steps alone; `_plan` inlined)."""
         plan = self.scheduler.schedule(self, now)
         if plan is None:
             return None
@@ -351,32 +431,119 @@ class Instance:
             self._check(shape)
         duration = self.cost.step_time_ns(shape)
         assert duration >= 0, f"cost model returned a negative step time {duration}"
-        return shape, batch, samplers, duration
+        if self.spec_k:
+            accepted, sampled = self._draw(samplers)
+            return shape, batch, samplers, accepted, sampled, duration
+        return shape, batch, samplers, None, len(samplers), duration
+
+    def _launch(self, now: int, shape: BatchShape, batch: list[Request], samplers: list[Request],
+                accepted: list[int] | None, sampled: int, duration: int) -> None:
+        """A step starts now and lasts `duration` (it is priced; `_finish` applies its outputs)."""
+        self.busy = True
+        self.batch = batch
+        self.samplers = samplers
+        self.accepted = accepted
+        self.step_start = now
+        self.steps += 1
+        self.prefill_computed += shape.num_tokens - shape.n_decode
+        if self.timeline is not None:
+            self.timeline.step(self, now, duration, shape, sampled)
+
+    def _draw(self, samplers: list[Request]) -> tuple[list[int], int]:
+        """Speculative decoding: how many drafts each verifying sampler will have accepted
+        (truncated geometric: each accepted with probability `acceptance` until the first
+        rejection, at most k), -1 for the samplers without drafts; and the tokens the step will
+        sample, each request's capped at what it has left after its steps already in flight."""
+        k = self.spec_k
+        drafted = getattr(self.scheduler, "drafted", None)  # (a plugin scheduler may give no drafts)
+        accepted = [-1] * len(samplers)
+        if drafted:
+            rng = self.rng
+            if self.spec_p > 0.0 and rng is not None:
+                draws = np.minimum(rng.geometric(self.spec_p, len(drafted)) - 1, k).tolist()
+            else:  # acceptance 1: every draft is accepted
+                draws = [k] * len(drafted)
+            for pos, j in zip(drafted, draws, strict=True):
+                accepted[pos] = j
+        sampled = 0
+        for r, j in zip(samplers, accepted, strict=True):
+            gain = min((j if j > 0 else 0) + 1, r.stop_len - r.num_output - r.promised)
+            r.promised += gain
+            sampled += gain
+        return accepted, sampled
 
     def _end_step(self, now: int, _: object = None) -> None:
-        start = self.step_start
+        samplers, accepted = self.samplers, self.accepted  # (`_finish`, inlined)
+        self.batch = []
+        self.samplers = []
+        self.accepted = None
+        self.busy = False
+        self._emit(now, self.step_start, samplers, accepted)
+        if (self.waiting or self.running or self.queued) and not self.start_pending:
+            self.start_pending = True
+            self.engine.at(now, PRIO_STEP_START, self._start_step)
+
+    def _finish(self, now: int) -> None:
+        """The step now running ends: apply its outputs."""
+        samplers, accepted = self.samplers, self.accepted
+        self.batch = []
+        self.samplers = []
+        self.accepted = None
+        self.busy = False
+        self._emit(now, self.step_start, samplers, accepted)
+
+    def _emit(self, now: int, start: int, samplers: list[Request], accepted: list[int] | None) -> None:
+        """Tokens of a step that started at `start` and ends now: one per sampler (with speculative
+        decoding, one plus the drafts it accepted, capped at its length); finished requests leave."""
         in_step = 0  # tokens whose previous token came at this step's start: the common gap
         gaps: dict[int, int] = {}
         done: list[Request] = []
-        for r in self.samplers:
-            r.placeholders -= 1
-            n_out = r.num_output + 1
-            r.num_output = n_out
-            if n_out == 1:
-                r.first_token_ns = now
-            elif r.last_token_ns == start:
-                in_step += 1
-            else:
-                gap = now - r.last_token_ns
-                gaps[gap] = gaps.get(gap, 0) + 1
-            r.last_token_ns = now
-            if n_out == r.stop_len:  # finished, or (prefill instance) on to a decode instance
-                done.append(r)
+        if accepted is None:
+            for r in samplers:
+                r.placeholders -= 1
+                n_out = r.num_output + 1
+                r.num_output = n_out
+                if n_out == 1:
+                    r.first_token_ns = now
+                elif r.last_token_ns == start:
+                    in_step += 1
+                else:
+                    gap = now - r.last_token_ns
+                    gaps[gap] = gaps.get(gap, 0) + 1
+                r.last_token_ns = now
+                if n_out == r.stop_len:  # finished, or (prefill instance) on to a decode instance
+                    done.append(r)
+        else:
+            k = self.spec_k
+            kv = self.kv
+            for r, j in zip(samplers, accepted, strict=True):
+                if r.num_output >= r.stop_len:  # finished early, by an earlier step's drafts
+                    continue
+                r.placeholders -= 1
+                gain = 1
+                if j >= 0:
+                    self.spec_verified += 1
+                    self.spec_accepted += j
+                    if r.running:  # (a preempted request's drafts were dropped with its KV)
+                        r.drafts -= k
+                        r.num_computed -= k - j  # the rejected drafts' KV is discarded
+                        kv.trim(r)
+                    gain = min(j + 1, r.stop_len - r.num_output)
+                r.promised -= gain
+                n_out = r.num_output + gain
+                if r.num_output == 0:
+                    r.first_token_ns = now
+                elif r.last_token_ns == start:
+                    in_step += 1
+                else:
+                    gap = now - r.last_token_ns
+                    gaps[gap] = gaps.get(gap, 0) + 1
+                r.num_output = n_out
+                r.last_token_ns = now
+                if n_out == r.stop_len:
+                    done.append(r)
         if in_step:
             gaps[now - start] = gaps.get(now - start, 0) + in_step
-        self.batch = []
-        self.samplers = []
-        self.busy = False
         if gaps:
             self._recorder.add_itl(gaps)
         self._version += 1
@@ -396,9 +563,53 @@ class Instance:
             self._receive(now)
         if self.debug:
             self.kv.check_invariants(self.holders())
-        if (self.waiting or self.running or self.queued) and not self.start_pending:
+
+    # -- pipeline parallelism ---------------------------------------------------------------------
+
+    def _pp_wake(self, now: int) -> None:
+        if not self.start_pending and len(self.inflight) < self.spec.pp and (self.waiting or self.running):
             self.start_pending = True
-            self.engine.at(now, PRIO_STEP_START, self._start_step)
+            self.engine.at(max(now, self.stage_free[0]), PRIO_STEP_START, self._pp_start)
+
+    def _pp_start(self, now: int, _: object = None) -> None:
+        """The first stage is free and fewer than pp batches are in flight: schedule a batch and
+        send it down the pipeline. It holds the first stage for the host time and that stage's
+        compute; at each later stage it waits for the stage to be free, and it reaches the next
+        stage after the send of its activations. Its tokens are sampled when it leaves the last."""
+        self.start_pending = False
+        plan = self._plan(now)
+        if plan is None:
+            if not self.inflight:
+                self._stalled()
+            return
+        shape, batch, samplers, accepted, sampled = plan
+        stages = self.stages
+        assert stages is not None
+        times = stages.stage_times_ns(shape)
+        sends = stages.stage_transfer_ns(shape)
+        host = stages.host_ns(shape)
+        free = self.stage_free
+        assert len(times) == len(free) and len(sends) == len(free) - 1, "stage cost model and pp disagree"
+        t = now + host
+        for s, d in enumerate(times):
+            t = (t if t > free[s] else free[s]) + d
+            free[s] = t
+            if s < len(sends):
+                t += sends[s]
+        # The timeline's busy time is the batch's mean device time over the stages (energy).
+        self._launch(now, shape, batch, samplers, accepted, sampled, (host + sum(times)) // len(times))
+        self.inflight.append((now, samplers, accepted))
+        self.engine.at(t, PRIO_STEP_END, self._pp_exit)
+        if len(self.inflight) < self.spec.pp:
+            self.start_pending = True
+            self.engine.at(free[0], PRIO_STEP_START, self._pp_start)
+
+    def _pp_exit(self, now: int, _: object = None) -> None:
+        """The oldest batch in flight leaves the last stage: its tokens are sampled."""
+        start, samplers, accepted = self.inflight.popleft()
+        self.busy = bool(self.inflight)
+        self._emit(now, start, samplers, accepted)
+        self._pp_wake(now)
 
     def holders(self) -> list:
         """Everything that holds KV blocks of this instance (for the invariant checks)."""

@@ -139,6 +139,15 @@ class PagedKVCache:
             req.kv_capacity += need * self.block_size
         return True
 
+    def trim(self, req: Request) -> None:
+        """Release the blocks past the request's computed tokens (the slots of rejected drafts)."""
+        keep = _ceil_div(req.num_computed, self.block_size)
+        extra = req.blocks - keep  # type: ignore[operator]
+        if extra > 0:
+            self.free_blocks += extra
+            req.blocks = keep
+            req.kv_capacity = keep * self.block_size
+
     def free(self, req: Request, preempted: bool = False) -> None:
         self.free_blocks += req.blocks  # type: ignore[operator]
         req.blocks = 0
@@ -431,6 +440,23 @@ class PrefixCachingKVCache:
         if req.n_registered < len(req.keys):  # type: ignore[arg-type]
             self._register(req, min(total, req.num_tokens) // self.block_size)
         return True
+
+    def trim(self, req: Request) -> None:
+        """Release the blocks past the request's computed tokens (the slots of rejected drafts),
+        tail first; they hold generated tokens, never entered in the cache."""
+        blocks: list[int] = req.blocks  # type: ignore[assignment]
+        keep = _ceil_div(req.num_computed, self.block_size)
+        if len(blocks) <= keep:
+            return
+        assert req.n_registered <= keep, f"{req}: trimming cached blocks"
+        refs = self._refs
+        fq = self._free_queue
+        for b in reversed(blocks[keep:]):
+            refs[b] -= 1
+            if refs[b] == 0:
+                fq[b] = None
+        del blocks[keep:]
+        req.kv_capacity = keep * self.block_size
 
     def free(self, req: Request, preempted: bool = False) -> None:
         """Release the request's blocks, tail first; a preempted request's full blocks stay cached."""

@@ -256,6 +256,7 @@ class SimResult:
         kv_transfer_bytes: int = 0,
         kv_tiers: dict[str, Any] | None = None,
         links: dict[str, Any] | None = None,
+        speculative: dict[str, Any] | None = None,
     ) -> None:
         self.columns = columns
         self.itl_values_ns = itl_values_ns
@@ -281,6 +282,7 @@ class SimResult:
         self.kv_transfer_bytes = kv_transfer_bytes  # per link: one rank's share of each request's KV
         self.kv_tiers = kv_tiers or {}
         self.links = links or {}
+        self.speculative = speculative  # speculative decoding counts (speculative_summary), or None
 
     def __getattr__(self, name: str) -> np.ndarray:
         # result.arrival_ns, result.finish_ns, ...: the per-request columns, ordered by request id.
@@ -385,6 +387,8 @@ class SimResult:
             out["kv_tiers"] = self.kv_tiers
         if self.links:
             out["links"] = self.links
+        if self.speculative is not None:
+            out["speculative"] = self.speculative
         return out
 
 
@@ -426,3 +430,25 @@ def links_summary(links: Any, end_ns: int) -> dict[str, Any]:
         capacity = g["bandwidth_gb_per_s"] * g["links"] * end_ns  # bytes the links could move
         g["utilisation"] = g["bytes"] / capacity if capacity else None
     return out
+
+
+def speculative_summary(instances: Any) -> dict[str, Any] | None:
+    """Speculative decoding over the instances that speculate (None if none does): `verifications`
+    (sequence-steps whose drafts were verified), `proposed_tokens`, `accepted_tokens`,
+    `acceptance_rate` (accepted / proposed), `mean_accepted_tokens` (accepted drafts per
+    verification) and `mean_tokens_per_step` (tokens a sequence gains per step: accepted + 1, before
+    the cap at its output length; vLLM's mean acceptance length)."""
+    spec = [i for i in instances if i.spec_k]
+    if not spec:
+        return None
+    verified = sum(i.spec_verified for i in spec)
+    proposed = sum(i.spec_verified * i.spec_k for i in spec)
+    accepted = sum(i.spec_accepted for i in spec)
+    return {
+        "verifications": verified,
+        "proposed_tokens": proposed,
+        "accepted_tokens": accepted,
+        "acceptance_rate": accepted / proposed if proposed else None,
+        "mean_accepted_tokens": accepted / verified if verified else None,
+        "mean_tokens_per_step": 1 + accepted / verified if verified else None,
+    }

@@ -21,6 +21,7 @@ class Request:
         "arrival_ns",
         "blocks",
         "client",
+        "drafts",
         "first_scheduled_ns",
         "first_token_ns",
         "hash_ids",
@@ -40,6 +41,7 @@ class Request:
         "placeholders",
         "prefill_instance",
         "preemptions",
+        "promised",
         "prompt_len",
         "rid",
         "running",
@@ -78,6 +80,12 @@ class Request:
         self.num_computed = 0
         self.num_output = 0
         self.placeholders = 0  # tokens scheduled to be sampled by steps not yet finished
+        # speculative decoding: draft tokens being verified by steps not yet finished (counted in
+        # num_computed until the verification tells how many were accepted)
+        self.drafts = 0
+        # speculative decoding: tokens its steps in flight will give (their acceptance is drawn
+        # when they are planned; only the timeline's token counts read this, never the scheduler)
+        self.promised = 0
         self.preemptions = 0
         self.first_scheduled_ns = -1
         self.first_token_ns = -1

@@ -194,7 +194,7 @@ class SLOAware(_Balancing):
       (`prefill_backlog_tokens`) plus its own prompt less the prefix the instance has cached
       (`cached_tokens`), as full-budget prefill steps (`max_num_batched_tokens` tokens each);
     - decode step: the running requests and this one decoding at the instance's mean context (KV
-      tokens held / requests).
+      tokens held / requests); with speculative decoding, divided by the expected tokens per step.
 
     The TPOT objective (`tpot_ns`) comes from the spec's `slo` blocks (their tightest `tpot` bound
     over the router's requests). Any TTFT bound is best met by the shortest predicted TTFT, so it
@@ -220,10 +220,13 @@ class SLOAware(_Balancing):
 
     @staticmethod
     def predict_decode_step_ns(inst: Instance) -> int:
+        """Time per output token of a decode step (a speculative step over its expected tokens)."""
         n = inst.num_running + 1
         kv = inst.kv
         ctx = max(1, (kv.num_blocks - kv.num_free) * kv.block_size // n)
-        return inst.cost.step_time_ns(BatchShape.decode(n, ctx))
+        t = inst.cost.step_time_ns(BatchShape.decode(n, ctx))
+        sd = inst.spec.speculative
+        return t if sd is None else int(t / sd.tokens_per_step)
 
     def choose(self, request: Request, instances: Sequence[Instance]) -> int:
         ttft = [self.predict_ttft_ns(request, inst) for inst in instances]

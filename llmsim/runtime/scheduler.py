@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 class Scheduler:
     """Base class of scheduler policies."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("drafted", "spec")
 
     def __init__(self, spec: InstanceSpec) -> None:
         self.spec = spec
+        # Speculative decoding: positions in the last plan's samplers of the requests that verify
+        # draft tokens in it (their `drafts` count is raised by the instance's proposals per step).
+        self.drafted: list[int] = []
 
     def schedule(self, inst: Instance, now: int) -> tuple[BatchShape, list[Request], list[Request]] | None:
         """Plan the next step at `now`: its shape, its requests and those of them that sample a
@@ -58,10 +61,17 @@ class VLLMScheduler(Scheduler):
     A request that will have computed every token it knows samples one token when the step ends;
     until then that token is a placeholder (vLLM's `num_output_placeholders`), so that with async
     scheduling the next step, planned while this one runs, already gives it its next decode. A
-    request whose last token is being sampled is not scheduled again.
+    request whose last token is being sampled is not scheduled again. On a pipelined instance
+    (`stages`), a request whose token is being sampled by a batch in flight is in no other batch.
+
+    Speculative decoding (`speculative.tokens` = k): a decode computes its last token and k draft
+    tokens (1 + k tokens of the budget and KV slots for all of them); the drafts count as computed
+    (`drafts`) until the step ends and tells how many were accepted. A decode that does not find
+    1 + k tokens of budget waits for the next step. The step's `BatchShape` counts each decode as
+    one token: the speculative cost model adds the drafts and the verification.
     """
 
-    __slots__ = ("chunked", "full_isl", "max_seqs", "max_tokens", "threshold")
+    __slots__ = ("chunked", "full_isl", "k", "max_seqs", "max_tokens", "pipelined", "threshold")
 
     def __init__(self, spec: InstanceSpec) -> None:
         super().__init__(spec)
@@ -70,6 +80,8 @@ class VLLMScheduler(Scheduler):
         self.threshold = spec.long_prefill_token_threshold
         self.chunked = spec.chunked_prefill
         self.full_isl = spec.reserve_full_isl
+        self.k = spec.speculative.tokens if spec.speculative is not None else 0
+        self.pipelined = spec.stages is not None
 
     def schedule(self, inst: Instance, now: int) -> tuple[BatchShape, list[Request], list[Request]] | None:
         budget = self.max_tokens
@@ -83,21 +95,39 @@ class VLLMScheduler(Scheduler):
         kv_min = 1 << 62
         preemptions_before = inst.preemptions
 
+        k = self.k  # draft tokens per decode (speculative decoding), else 0
+        drafted: list[int] = []
+        self.drafted = drafted
+        pipelined = self.pipelined
+
         # 1. Running requests.
         i = 0
         while i < len(running) and budget > 0:
             r = running[i]
             computed = r.num_computed
             known = r.prompt_len + r.num_output + r.placeholders  # tokens the request will have
-            if r.placeholders and r.num_output + r.placeholders >= r.stop_len:
+            if k:
+                known += r.drafts
+            if r.placeholders and (pipelined or r.num_output + r.placeholders >= r.stop_len):
                 # Async scheduling: its last token is already being sampled; no further step.
+                # Pipelined: its next token is in flight in another batch.
                 i += 1
                 continue
             remaining = known - computed
             if remaining == 1 and r.num_output + r.placeholders:  # a decode
                 # Its blocks have room for one more token unless the last one is full. (A decode
                 # never enters blocks in the prefix cache: those are all prompt blocks.)
-                if computed >= r.kv_capacity and not self._allocate(inst, r, 1):
+                if k:
+                    if budget <= k:  # no room for its drafts in this step
+                        i += 1
+                        continue
+                    if computed + 1 + k > r.kv_capacity and not self._allocate(inst, r, 1 + k):
+                        break
+                    r.drafts += k
+                    drafted.append(len(samplers))
+                    budget -= k
+                    known += k
+                elif computed >= r.kv_capacity and not self._allocate(inst, r, 1):
                     break
                 n_decode += 1
                 kv_sum += computed + 1
@@ -105,7 +135,7 @@ class VLLMScheduler(Scheduler):
                     kv_max = computed + 1
                 if computed + 1 < kv_min:
                     kv_min = computed + 1
-                r.num_computed = computed + 1
+                r.num_computed = computed + 1 + k
                 budget -= 1
             else:  # a prefill chunk, or the recompute of a preempted request
                 n = remaining
@@ -150,8 +180,13 @@ class VLLMScheduler(Scheduler):
                             r.first_scheduled_ns = now
                         continue
                 remaining = num_tokens - hit
+                decode = remaining == 1 and r.num_output + r.placeholders
                 n = remaining
-                if 0 < threshold < n:
+                if decode and k:  # a resumed request whose every token but the last was cached
+                    n += k
+                    if n > budget:
+                        break
+                elif 0 < threshold < n:
                     n = threshold
                 if n > budget:
                     if not self.chunked:
@@ -168,13 +203,17 @@ class VLLMScheduler(Scheduler):
                 self._record(kv, r, num_tokens, hit, 0)
                 if r.first_scheduled_ns < 0:
                     r.first_scheduled_ns = now
-                if remaining == 1 and r.num_output + r.placeholders:
+                if decode:
                     n_decode += 1
                     kv_sum += num_tokens
                     if num_tokens > kv_max:
                         kv_max = num_tokens
                     if num_tokens < kv_min:
                         kv_min = num_tokens
+                    if k:
+                        r.drafts += k
+                        drafted.append(len(samplers))
+                        num_tokens += k
                 else:
                     prefills.append((n, hit))
                 r.num_computed = hit + n
@@ -186,8 +225,8 @@ class VLLMScheduler(Scheduler):
 
         if not batch:
             return None
-        shape = BatchShape(self.max_tokens - budget, len(batch), n_decode, kv_sum, kv_max, tuple(prefills),
-                           kv_min if n_decode else 0)
+        shape = BatchShape(self.max_tokens - budget - k * len(drafted), len(batch), n_decode, kv_sum, kv_max,
+                           tuple(prefills), kv_min if n_decode else 0)
         return shape, batch, samplers
 
     @staticmethod

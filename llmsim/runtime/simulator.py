@@ -18,7 +18,8 @@ from llmsim.diagnostics import UserError, did_you_mean, suggestion_text
 from llmsim.runtime.disagg import KVHandoff
 from llmsim.runtime.engine import PRIO_ARRIVAL, Engine
 from llmsim.runtime.instance import Instance
-from llmsim.runtime.metrics import Recorder, SimResult, links_summary, tiers_summary
+from llmsim.runtime.lockstep import LockstepGroup
+from llmsim.runtime.metrics import Recorder, SimResult, links_summary, speculative_summary, tiers_summary
 from llmsim.runtime.request import Request
 from llmsim.runtime.router import ROUTERS, Router, router_seed
 from llmsim.runtime.spec import ClusterSpec, InstanceSpec, RouterSpec, TierSpec
@@ -132,9 +133,11 @@ class _Simulation:
         self.tiers: list[KVTier] = []
         shared: dict[str, KVTier] = {}
         self.instances = [
-            Instance(i, spec, self.engine, self.recorder, self._done, debug, self._tiers(spec, shared))
+            Instance(i, spec, self.engine, self.recorder, self._done, debug, self._tiers(spec, shared), seed)
             for i, spec in enumerate(cluster.instances)
         ]
+        self.groups = [LockstepGroup(g.name, [self.instances[i] for i in g.instances], g.cost, self.engine)
+                       for g in cluster.lockstep]
         routers: dict[str, tuple[Router, list[Instance]]] = {}
         for name, rspec in cluster.routers.items():
             routers[name] = (self._router(rspec, seed), [self.instances[i] for i in rspec.instances])
@@ -263,7 +266,8 @@ def simulate(
     `max_time_ns` stops simulated time there (requests still in flight are not completed);
     `csv_path` receives one row per completed request, written as requests finish; `debug` checks
     the KV cache invariants and scheduling limits after every step; `seed` (default: the cluster's)
-    seeds the routers that draw random numbers; `timeline_buckets` bounds the resolution of `SimResult.timeline`
+    seeds the routers that draw random numbers and the acceptance of speculative drafts;
+    `timeline_buckets` bounds the resolution of `SimResult.timeline`
     (0: no timeline); `progress` is called with a `Progress` about every 0.1 s of wall-clock time
     and once at the end (it does not change the results).
     """
@@ -286,7 +290,7 @@ def simulate(
     sim.network.finish(sim.engine.now)
     timeline = None
     if sim.timeline is not None:  # steps still running at max_time_ns were counted up to it
-        cut = max_time_ns is not None and any(i.busy for i in instances)
+        cut = max_time_ns is not None and any(i.busy or i.inflight for i in instances)
         timeline = sim.timeline.finish(max_time_ns if cut else sim.engine.now,  # type: ignore[arg-type]
                                        [i.preemptions for i in instances])
     return SimResult(
@@ -309,6 +313,7 @@ def simulate(
         kv_transfer_bytes=sum(h.bytes for h in sim.handoffs),
         kv_tiers=tiers_summary(sim.tiers),
         links=links_summary(sim.network.links, sim.engine.now),
+        speculative=speculative_summary(instances),
         events=sim.engine.events,
         steps=sum(i.steps for i in instances),
         simulated_ns=sim.engine.now,

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from llmsim.runtime.batch import CostModel
+from llmsim.runtime.batch import CostModel, GroupCostModel, StageCostModel
 
 ROLES = ("unified", "prefill", "decode")
 
@@ -55,6 +55,30 @@ class TierSpec:
 
 
 @dataclass(frozen=True)
+class SpeculativeSpec:
+    """Speculative decoding on an instance: every decode step proposes `tokens` draft tokens per
+    decoding sequence and verifies them in one target pass; each proposal is accepted with
+    probability `acceptance`, independently, until the first rejection. The instance's `cost`
+    prices a step from the scheduler's `BatchShape` (decodes counted one token each) with the
+    draft passes and the verification (the compiler's `SpeculativeCost`)."""
+
+    tokens: int  # k: proposals per decoding sequence per step
+    acceptance: float  # a: probability that a proposal is accepted
+
+    def __post_init__(self) -> None:
+        if self.tokens < 1:
+            raise ValueError(f"speculative decoding needs tokens >= 1, got {self.tokens}")
+        if not 0.0 <= self.acceptance <= 1.0:
+            raise ValueError(f"speculative acceptance must be in [0, 1], got {self.acceptance}")
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Expected tokens a decoding sequence gains per step: (1 - a^(k+1)) / (1 - a), k + 1 at a = 1."""
+        a, k = self.acceptance, self.tokens
+        return float(k + 1) if a == 1.0 else (1.0 - a ** (k + 1)) / (1.0 - a)
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """One serving engine instance: its cost model, KV cache and scheduler settings."""
 
@@ -82,6 +106,11 @@ class InstanceSpec:
     tp: int = 1  # tensor-parallel ranks (KV moves over one link per rank, in parallel)
     kv_bytes_per_token: int = 0  # KV bytes of one token on one rank (the compiler's memory plan)
     tiers: tuple[TierSpec, ...] = ()  # KV tiers below device memory, fastest first
+    # Pipeline parallelism: with `stages`, up to `pp` batches are in flight, each passing the
+    # stages in order (priced by `stages`); without, a step is one `cost.step_time_ns`.
+    pp: int = 1
+    stages: StageCostModel | None = None
+    speculative: SpeculativeSpec | None = None  # speculative decoding (draft tokens per step)
 
     def __post_init__(self) -> None:
         for name in (
@@ -106,6 +135,13 @@ class InstanceSpec:
             if tier.capacity_bytes < self.block_bytes:
                 raise ValueError(f"instance {self.name}: tier {tier.name} holds less than one KV block "
                                  f"({self.block_bytes} bytes)")
+        if self.pp < 1 or (self.pp > 1 and self.stages is None):
+            raise ValueError(f"instance {self.name}: pp must be >= 1, and pp > 1 needs a stage cost model")
+        if self.speculative is not None and self.stages is not None:
+            raise ValueError(f"instance {self.name}: speculative decoding with pipeline parallelism is not supported")
+        if self.speculative is not None and self.speculative.tokens >= self.max_num_batched_tokens:
+            raise ValueError(f"instance {self.name}: {self.speculative.tokens} speculative tokens per decode "
+                             f"leave no room in max_num_batched_tokens ({self.max_num_batched_tokens})")
         if not self.chunked_prefill and self.max_num_batched_tokens < self.max_model_len:
             # vLLM refuses this configuration too: a long prompt could never be scheduled.
             raise ValueError(
@@ -153,14 +189,41 @@ class HandoffSpec:
 
 
 @dataclass(frozen=True)
+class LockstepSpec:
+    """Data-parallel ranks that step in lockstep (attention data parallelism of a MoE model, whose
+    expert layers exchange every rank's tokens): their steps start and end together, a rank with
+    nothing to run runs an empty (dummy) step, and `cost` prices each step from the ranks' batches."""
+
+    name: str  # "main[0..7]"
+    instances: tuple[int, ...]  # indices into ClusterSpec.instances
+    cost: GroupCostModel
+
+    def __post_init__(self) -> None:
+        if not self.instances:
+            raise ValueError(f"lockstep group {self.name}: no instances")
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     instances: tuple[InstanceSpec, ...]
     routers: dict[str, RouterSpec]
     handoffs: tuple[HandoffSpec, ...] = ()
-    seed: int = 0  # seeds the routers that draw random numbers
+    seed: int = 0  # seeds the routers that draw random numbers, and speculative acceptance
+    lockstep: tuple[LockstepSpec, ...] = ()  # groups of data-parallel ranks stepping together
 
     def __post_init__(self) -> None:
         n = len(self.instances)
+        grouped: set[int] = set()
+        for g in self.lockstep:
+            for i in g.instances:
+                if not 0 <= i < n:
+                    raise ValueError(f"lockstep group {g.name}: instance index {i} out of range (0..{n - 1})")
+                if i in grouped:
+                    raise ValueError(f"lockstep group {g.name}: instance {self.instances[i].name} is in two groups")
+                if self.instances[i].stages is not None:
+                    raise ValueError(f"lockstep group {g.name}: instance {self.instances[i].name} is pipelined "
+                                     "(pipelined ranks in lockstep are not supported)")
+                grouped.add(i)
         for router in (*self.routers.values(), *(h.decode_router for h in self.handoffs)):
             for i in router.instances:
                 if not 0 <= i < n:

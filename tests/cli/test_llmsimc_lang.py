@@ -102,7 +102,6 @@ def test_roadmap_constructs_are_refused_at_their_spans(capsys, monkeypatch):
     assert main([ROADMAP.name, "--check"]) == 1
     err = capsys.readouterr().err
     expected = [
-        "speculative decoding is not supported yet",
         "LoRA adapters is not supported yet",
         "scheduler policy `sarathi` is not supported yet",
         "scheduling order `priority` is not supported yet",
@@ -113,6 +112,6 @@ def test_roadmap_constructs_are_refused_at_their_spans(capsys, monkeypatch):
         assert f"error: {line}" in err, line
     assert "Traceback" not in err and "internal error" not in err
     assert " --> roadmap.llms:76:14" in err  # `sessions = ...`: the value's span
-    # Disaggregation, KV links, KV tiers and router policies run now (issue 6).
-    for gone in ("prefill/decode disaggregation", "`kv_link`", "`tier`", "router policy"):
+    # Disaggregation, KV links, KV tiers and router policies run now (issue 6), speculative decoding too (issue 7).
+    for gone in ("prefill/decode disaggregation", "`kv_link`", "`tier`", "router policy", "speculative decoding"):
         assert gone not in err, gone

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from llmsim.compiler import compile_spec
@@ -134,3 +135,76 @@ def test_ring_fabric_is_refused_as_not_supported_yet(tmp_path):
     with pytest.raises(CompileError) as info:
         compile_spec(load_spec(path))
     assert "fabric topology `ring` is not supported yet" in str(info.value)
+
+
+# -- the runtime side: replicas, lockstep groups, pipelined stages -----------------------------------
+
+
+def simulate_spec(compiled, cluster=None):
+    from llmsim.runtime import build_workload, simulate
+
+    spec = compiled.spec
+    workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in spec.workloads.values()]
+    return simulate(cluster or compiled.cluster, workloads, timeline_buckets=0)
+
+
+def test_the_cluster_build_makes_the_replicas_and_expand_replicas_is_retired(tmp_path):
+    from llmsim.compiler.planner import expand_replicas
+
+    compiled = compile_text(tmp_path, "instances = 2  dp = 3")
+    cluster = compiled.cluster
+    assert expand_replicas(cluster, compiled.plans, compiled.spec) is cluster
+    assert cluster.lockstep == ()  # a dense model's replicas are independent
+
+
+def test_moe_attention_dp_ranks_step_in_lockstep(tmp_path):
+    compiled = compile_text(tmp_path, "instances = 2  dp = 2  ep = 2", model="Qwen3-30B-A3B")
+    groups = compiled.cluster.lockstep
+    assert [(g.name, g.instances) for g in groups] == [("main[0..1]", (0, 1)), ("main[2..3]", (2, 3))]
+    plan = compiled.plans["main"]
+    cost = groups[0].cost
+    moe = plan.lowering.token_curves_us["moe"]
+    for batch in BATCHES:
+        # Balanced ranks: the plan's own price (its experts already see dp x its tokens).
+        assert cost.group_step_time_ns([batch, batch]) == plan.step_time_ns(batch)
+        # One rank alone: its experts see only its own tokens, at the curve's tokens / dp.
+        alone = cost.group_step_time_ns([batch])
+        at_half = np.interp(batch.num_tokens / 2, np.arange(len(moe)), moe)
+        assert alone == round(plan.step_time_ns(batch) - moe[batch.num_tokens] * 1000 + at_half * 1000)
+        assert alone <= plan.step_time_ns(batch)
+    # Unbalanced ranks: the slowest rank's own work plus the experts at the total tokens.
+    small, big = BatchShape.decode(4, 1024), BatchShape.prefill(2048)
+    pair = cost.group_step_time_ns([small, big])
+    assert pair >= cost.group_step_time_ns([big]) and pair >= cost.group_step_time_ns([small, small])
+    result = simulate_spec(compiled)
+    assert result.summary()["requests"]["completed"] == 10
+
+
+def test_pp_with_one_stage_runs_as_no_pp(tmp_path):
+    a = compile_text(tmp_path, "tp = 2")
+    b = compile_text(tmp_path, "tp = 2  pp = 1")
+    assert b.cluster.instances[0].stages is None
+    assert simulate_spec(a).summary() == simulate_spec(b).summary()
+
+
+def test_pp_instances_pipeline_their_batches(tmp_path):
+    import dataclasses
+
+    path = tmp_path / "spec.llms"
+    path.write_text(HEAD.replace("MODEL", "Llama-3.1-70B").replace("requests = 10  arrival = poisson(rate = 1/s)",
+                                                                  "requests = 120  arrival = poisson(rate = 20/s)")
+                    + "pool main { model = m  hardware = h100  tp = 4  pp = 2 }\n")
+    compiled = compile_spec(load_spec(path))
+    inst = compiled.cluster.instances[0]
+    plan = compiled.plans["main"]
+    assert inst.pp == 2 and inst.stages is not None
+    batch = BatchShape.prefill(512)
+    assert inst.stages.stage_times_ns(batch) == plan.stage_times_ns(batch)
+    assert inst.stages.host_ns(batch) == plan.step_time_ns(batch) - plan.device_time_ns(batch)
+    pipelined = simulate_spec(compiled).summary()
+    # The conservative runtime of before: every batch through both stages before the next starts.
+    serial = dataclasses.replace(compiled.cluster, instances=(dataclasses.replace(inst, stages=None, pp=1),))
+    in_turn = simulate_spec(compiled, serial).summary()
+    assert pipelined["requests"]["completed"] == in_turn["requests"]["completed"] == 120
+    assert pipelined["metrics"]["ttft_ms"]["mean"] < in_turn["metrics"]["ttft_ms"]["mean"]
+    assert pipelined["sim"]["simulated_s"] <= in_turn["sim"]["simulated_s"]

@@ -72,12 +72,88 @@ def test_the_draft_shares_the_kv_budget(plans):
     assert both.kv_blocks < target.memory.kv_blocks
 
 
-def test_speculative_stays_refused_at_run_time(tmp_path):
+def compile_speculative(tmp_path, block: str = "speculative { draft = draft  tokens = 4 }", pool: str = "tp = 2"):
+    path = tmp_path / "spec.llms"
+    path.write_text(SPEC.replace("tp = 2 }\npool small", f"{pool}  {block} }}\npool small"))
+    return compile_spec(load_spec(path))
+
+
+def test_speculative_pools_compile_with_their_draft(tmp_path, plans):
+    target, draft = plans
+    compiled = compile_speculative(tmp_path)
+    plan = compiled.plans["big"]
+    cost = plan.speculative
+    assert isinstance(cost, SpeculativeCost) and (cost.k, cost.acceptance) == (4, 0.7)
+    assert cost.draft.model.name == "Qwen3-8B" and cost.draft.tp == 2
+    assert plan.memory == memory_with_draft(target.memory, draft.memory)  # the draft shares the KV budget
+    inst = compiled.cluster.instances[0]
+    assert inst.cost is cost and (inst.speculative.tokens, inst.speculative.acceptance) == (4, 0.7)
+    assert inst.num_kv_blocks == plan.memory.kv_blocks < target.memory.kv_blocks
+    for batch in DECODES:
+        assert cost.step_time_ns(batch) == cost.step_ns(batch)
+
+
+def test_speculative_decoding_with_pp_or_moe_attention_dp_is_refused(tmp_path):
     from llmsim.diagnostics import CompileError
 
-    path = tmp_path / "spec.llms"
-    path.write_text(SPEC.replace("tp = 2 }\npool small", "tp = 2  speculative { draft = draft  tokens = 4 } }\n"
-                                 "pool small"))
+    with pytest.raises(CompileError) as info:
+        compile_speculative(tmp_path, pool="tp = 2  pp = 2")
+    assert "speculative decoding with pipeline parallelism (`pp` > 1) is not supported yet" in str(info.value)
+    path = tmp_path / "moe.llms"
+    path.write_text(SPEC.replace('catalog = "Qwen3-32B"', 'catalog = "Qwen3-30B-A3B"').replace(
+        "tp = 2 }\npool small", "tp = 1  dp = 2  ep = 2  speculative { draft = draft } }\npool small"))
     with pytest.raises(CompileError) as info:
         compile_spec(load_spec(path))
-    assert "speculative decoding is not supported yet" in str(info.value)
+    assert "speculative decoding with attention data parallelism (`dp` > 1 on a MoE model) is not supported yet" \
+        in str(info.value)
+
+
+def test_more_speculative_tokens_than_the_budget_is_a_located_error(tmp_path):
+    from llmsim.diagnostics import CompileError
+
+    with pytest.raises(CompileError) as info:
+        compile_speculative(tmp_path, "speculative { draft = draft  tokens = 64 }",
+                            pool="tp = 2  scheduler { max_num_batched_tokens = 64 }")
+    assert "64 speculative tokens per decode leave no room in max_num_batched_tokens = 64" in str(info.value)
+
+
+def simulate_pool(compiled, instance=None):
+    import dataclasses
+
+    from llmsim.runtime import build_workload, simulate
+
+    cluster = compiled.cluster
+    if instance is not None:
+        cluster = dataclasses.replace(cluster, instances=(instance, *cluster.instances[1:]))
+    workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in compiled.spec.workloads.values()]
+    return simulate(cluster, workloads, timeline_buckets=0, debug=True)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_at_run_time_acceptance_0_is_never_faster_and_a_cheap_draft_lowers_tpot(tmp_path, k):
+    import dataclasses
+
+    from llmsim.runtime import SpeculativeSpec
+
+    without = simulate_pool(compile_spec(load_spec(_write(tmp_path, SPEC))))
+    compiled = compile_speculative(tmp_path, f"speculative {{ draft = draft  tokens = {k}  acceptance = 80% }}")
+    inst = compiled.cluster.instances[0]
+    cost = inst.cost
+    # The language takes acceptances in (0%, 100%]: acceptance 0 is set on the runtime's spec.
+    zero = dataclasses.replace(inst, cost=SpeculativeCost(cost.target, cost.draft, k, 0.0),
+                               speculative=SpeculativeSpec(k, 0.0))
+    rejected = simulate_pool(compiled, zero)
+    assert (rejected.finish_ns >= without.finish_ns).all()
+    assert rejected.tpot_ns().mean() >= without.tpot_ns().mean()
+    assert rejected.summary()["speculative"]["accepted_tokens"] == 0
+    accepted = simulate_pool(compiled)
+    assert accepted.tpot_ns().mean() < without.tpot_ns().mean()
+    s = accepted.summary()["speculative"]
+    assert s["mean_tokens_per_step"] == pytest.approx(expected_tokens_per_step(0.8, k), rel=0.05)
+    assert accepted.output_tokens.tolist() == without.output_tokens.tolist()
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "plain.llms"
+    path.write_text(text)
+    return path

@@ -94,3 +94,71 @@ def test_random_runs_keep_every_invariant(config, wl, n_instances, per_kv):
         for t in result.arrival_ns:
             in_flight = np.count_nonzero((result.arrival_ns <= t) & (result.finish_ns > t))
             assert in_flight <= wl.closed_loop.clients
+
+
+class _Stages:
+    """A fake StageCostModel over an affine cost split evenly between `pp` stages."""
+
+    def __init__(self, pp: int, send: int, host: int):
+        self.pp, self.send, self.host = pp, send, host
+
+    def stage_times_ns(self, batch):
+        return [100_000 + 1_000 * batch.num_tokens] * self.pp
+
+    def stage_transfer_ns(self, batch):
+        return [self.send] * (self.pp - 1)
+
+    def host_ns(self, batch):
+        return self.host
+
+    def step_time_ns(self, batch):
+        return self.host + sum(self.stage_times_ns(batch)) + self.send * (self.pp - 1)
+
+
+class _Group:
+    def group_step_time_ns(self, batches):
+        return max(100_000 + 1_000 * b.num_tokens for b in batches) + 10 * sum(b.num_tokens for b in batches)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs(), workloads(), st.sampled_from(["pp", "speculative", "lockstep"]), st.integers(1, 3),
+       st.sampled_from([0.0, 0.5, 1.0]), st.booleans())
+def test_parallel_runtimes_keep_every_invariant(config, wl, kind, degree, acceptance, async_scheduling):
+    from llmsim.runtime import ClusterSpec, LockstepSpec, RouterSpec, SpeculativeSpec
+
+    config = dict(config, async_scheduling=async_scheduling)
+    k = 0
+    if kind == "pp":
+        stages = _Stages(degree, send=5_000, host=1_000)
+        specs = [instance(0, stages, stages=stages, pp=degree, **config)]
+    elif kind == "speculative":
+        k = min(degree, config["max_num_batched_tokens"] - 1)
+        spec = SpeculativeSpec(k, acceptance) if k else None
+        specs = [instance(0, AffineCost(base=100_000, per_token=1_000), speculative=spec, **config)]
+    else:
+        specs = [instance(i, AffineCost(record=False), **config) for i in range(degree + 1)]
+    lockstep = (LockstepSpec("g", tuple(range(len(specs))), _Group()),) if kind == "lockstep" else ()
+    cl = ClusterSpec(tuple(specs), {"r": RouterSpec("r", "round_robin", tuple(range(len(specs))))},
+                     lockstep=lockstep)
+    result = simulate(cl, [(wl, "r")], debug=True)
+    s = result.summary()
+    n = len(wl)
+    total = wl.prompt_tokens + wl.output_tokens
+    never = (total > config["max_model_len"]) | (
+        -(-(total - 1 + k) // config["block_size"]) > config["num_kv_blocks"]
+    )
+    assert s["requests"]["completed"] + s["requests"]["rejected"] == n
+    assert s["requests"]["rejected"] == int(never.sum())
+    done = ~np.isin(np.arange(n), result.rejected_ids) if wl.closed_loop is None else None
+    if done is not None:
+        assert result.output_tokens.tolist() == wl.output_tokens[done].tolist()
+    assert np.all(result.first_token_ns > result.first_scheduled_ns)
+    assert np.all(result.finish_ns >= result.first_token_ns)
+    if k:  # tokens accepted together arrive together: one gap per delivery
+        assert int(result.itl_counts.sum()) <= int((result.output_tokens - 1).sum())
+    else:
+        assert int(result.itl_counts.sum()) == int((result.output_tokens - 1).sum())
+    assert result.timeline.totals()["output_tokens"] == int(result.output_tokens.sum())
+    if kind == "lockstep":
+        steps = result.timeline.sums["steps"].sum(axis=1)
+        assert len(set(steps.tolist())) == 1

@@ -207,3 +207,43 @@ def test_tiers_and_slo_aware_options_reach_the_runtime(tmp_path):
           kv_cache { tier { medium = cpu  capacity = 1MiB  bandwidth = 1GB/s } }
         }
         """)
+
+
+# -- issue 7: pipeline parallelism, attention-DP lockstep, speculative decoding ----------------------
+
+
+def test_pipeline_spec_pipelines_its_two_stages():
+    import dataclasses
+
+    compiled, result = run(TECHNIQUES / "pp-llama-70b-two-nodes.llms")
+    (inst,) = compiled.cluster.instances
+    assert inst.pp == 2 and inst.stages is not None
+    s = result.summary()
+    assert s["requests"]["completed"] == 300
+    # Against one batch at a time through both stages (the conservative cost of before).
+    spec = load_spec(TECHNIQUES / "pp-llama-70b-two-nodes.llms")
+    serial = dataclasses.replace(compiled.cluster, instances=(dataclasses.replace(inst, stages=None, pp=1),))
+    workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in spec.workloads.values()]
+    in_turn = simulate(serial, workloads, timeline_buckets=0).summary()
+    assert s["metrics"]["ttft_ms"]["mean"] < in_turn["metrics"]["ttft_ms"]["mean"]
+    assert s["metrics"]["tpot_ms"]["mean"] < in_turn["metrics"]["tpot_ms"]["mean"]
+    assert s["sim"]["steps"] > in_turn["sim"]["steps"]  # smaller batches, two at a time
+
+
+def test_deepseek_dp_ranks_run_in_one_lockstep_group():
+    compiled, result = run(TECHNIQUES / "ep-dp-deepseek-v3.llms")
+    (group,) = compiled.cluster.lockstep
+    assert group.instances == tuple(range(8)) and group.name == "main[0..7]"
+    s = result.summary()
+    assert s["requests"]["completed"] == 400
+    assert s["sim"]["steps"] % 8 == 0  # every rank steps (or runs a dummy step) in every group step
+
+
+def test_speculative_spec_reports_its_acceptance():
+    _, result = run(TECHNIQUES / "speculative.llms")
+    s = result.summary()["speculative"]
+    assert s["mean_tokens_per_step"] == pytest.approx((1 - 0.7**5) / 0.3, rel=0.03)
+    _, again = run(TECHNIQUES / "speculative.llms")
+    assert again.summary() == result.summary()  # seeded: the same draws every run
+    _, high = run(TECHNIQUES / "speculative.llms", "acceptance=95%")
+    assert high.summary()["metrics"]["tpot_ms"]["mean"] < result.summary()["metrics"]["tpot_ms"]["mean"]
