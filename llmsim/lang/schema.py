@@ -1184,10 +1184,11 @@ See [the tutorial](tutorial.md) for a walk from one GPU to a disaggregated clust
 - `llmsimc fmt FILE...` rewrites files in the canonical layout (`--check` only reports).
 
 Every construct below is checked and compiled to the IR. Those whose compiler or runtime support comes
-in a later version (nodes, devices and fabrics; `pp`, `ep`, `dp`; `place`; `speculative`; `lora`;
-scheduler policies other than `vllm` and registered plugins, and orders other than `fcfs`;
-`sessions`; `priority`; models written out in an `architecture` block) are then refused by
-`llmsimc` with a "not supported yet" error at their place in the file, never ignored.
+in a later version (`lora`; scheduler policies other than `vllm` and registered plugins, and orders
+other than `fcfs`; multi-turn `sessions`; request `priority`; fabric topologies `ring` and
+`torus`; speculative decoding together with `pp` > 1) are then refused by `llmsimc` with a
+"not supported yet" error at their place in the file, never ignored
+(`llmsim/compiler/support.py` lists them).
 
 ## `import`
 
