@@ -90,20 +90,22 @@ def attention_prefill(torch: Any, dev: str, dt: Any, b: int, s: int, h: int, kv:
 
 
 def attention_decode(torch: Any, dev: str, dt: Any, b: int, kv_len: int, h: int, kv: int, d: int) -> Callable[[], Any]:
-    """One decode step: the new token's K/V concatenated to a cache of kv_len - 1 tokens, then SDPA of
-    one query over all kv_len keys."""
+    """One decode step: the new token's K/V written into its slot of a preallocated cache of kv_len
+    tokens, then SDPA of one query over all kv_len keys. Serving engines write KV in place (vLLM's
+    paged cache); concatenating the whole cache every step, as a naive decoder does, would time an
+    allocation and copy of the full cache that no serving engine pays."""
     q = torch.randn(b, h, 1, d, device=dev, dtype=dt)
-    ck = torch.randn(b, kv, kv_len - 1, d, device=dev, dtype=dt)
-    cv = torch.randn(b, kv, kv_len - 1, d, device=dev, dtype=dt)
+    ck = torch.randn(b, kv, kv_len, d, device=dev, dtype=dt)
+    cv = torch.randn(b, kv, kv_len, d, device=dev, dtype=dt)
     nk = torch.randn(b, kv, 1, d, device=dev, dtype=dt)
     nv = torch.randn(b, kv, 1, d, device=dev, dtype=dt)
     sdpa = torch.nn.functional.scaled_dot_product_attention
     gqa = kv != h
 
     def run() -> Any:
-        kk = torch.cat([ck, nk], dim=-2)
-        vv = torch.cat([cv, nv], dim=-2)
-        return sdpa(q, kk, vv, enable_gqa=gqa)
+        ck[:, :, kv_len - 1 :].copy_(nk)
+        cv[:, :, kv_len - 1 :].copy_(nv)
+        return sdpa(q, ck, cv, enable_gqa=gqa)
 
     return run
 
