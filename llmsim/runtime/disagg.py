@@ -35,12 +35,13 @@ class Sent:
     """The prefill-side KV of a request on its way to a decode instance: the block fields of a
     `Request`, so the prefill instance's KV cache can free them when the transfer is done."""
 
-    __slots__ = ("blocks", "keys", "keys_bs", "kv_capacity", "n_registered", "num_computed", "preemptions", "rid",
-                 "sender")
+    __slots__ = ("blocks", "keys", "keys_bs", "kv_capacity", "n_anon", "n_registered", "num_computed", "preemptions",
+                 "rid", "sender")
 
     def __init__(self, req: Request, sender: Instance) -> None:
         self.rid = req.rid
         self.blocks = req.blocks
+        self.n_anon = req.n_anon
         self.kv_capacity = req.kv_capacity
         self.n_registered = req.n_registered
         self.keys = req.keys
@@ -87,6 +88,7 @@ class KVHandoff:
         sender.sending[req.rid] = sent
         self._sent[req.rid] = sent
         req.blocks = []
+        req.n_anon = 0
         req.kv_capacity = 0
         req.n_registered = 0
         req.placeholders = 0

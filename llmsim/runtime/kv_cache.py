@@ -148,6 +148,17 @@ class PagedKVCache:
             req.blocks = keep
             req.kv_capacity = keep * self.block_size
 
+    def settle(self, req: Request) -> None:
+        """A request whose blocks were counted for it (decoders.py) holds ceil(num_computed /
+        block_size) blocks: write that down."""
+        blocks = _ceil_div(req.num_computed, self.block_size)
+        req.blocks = blocks
+        req.kv_capacity = blocks * self.block_size
+
+    def take(self, n: int) -> None:
+        """`n` blocks for requests that keep count of their own (decoders.py; they fit)."""
+        self.free_blocks -= n
+
     def free(self, req: Request, preempted: bool = False) -> None:
         self.free_blocks += req.blocks  # type: ignore[operator]
         req.blocks = 0
@@ -166,13 +177,27 @@ class PagedKVCache:
 
 
 class PrefixCachingKVCache:
-    """Paged KV blocks with hash-chained prefix caching and LRU eviction (vLLM's BlockPool)."""
+    """Paged KV blocks with hash-chained prefix caching and LRU eviction (vLLM's BlockPool).
+
+    Only blocks that can be found again need an identity: blocks entered in the cache, and a
+    request's blocks its content keys cover (they will be entered when full). Every other block
+    (generated tokens, synthetic prompts) is anonymous: a request holds its identity blocks as a
+    list (`req.blocks`, always a prefix of its blocks) and the rest as a count (`req.n_anon`), and
+    the free queue keeps runs of anonymous blocks as counts. Anonymous blocks are interchangeable, so
+    this is exactly vLLM's pool (the same blocks are hit and evicted in the same order), at a cost
+    per run instead of per block: a synthetic workload's requests take and free their blocks in
+    O(1). Identity blocks get ids from a counter when they need one; a free block without a key
+    loses its identity.
+    """
 
     __slots__ = (
         "_dups",
+        "_free",
         "_free_queue",
         "_key_of",
         "_map",
+        "_next_block",
+        "_next_run",
         "_refs",
         "block_size",
         "evicted",
@@ -193,11 +218,16 @@ class PrefixCachingKVCache:
         self.evicted: list[object] | None = [] if tiers else None  # evicted keys, for offloading
         self.tier_hit_tokens = 0
         self.reused_tokens = 0  # tokens admitted as already computed (device or tier hits), every admission
-        self._refs = [0] * num_blocks  # holders per block
-        self._key_of: list[object] = [None] * num_blocks  # cache key of each block, None if not cached
-        # Free blocks in eviction order (head first), cached or not. An OrderedDict gives O(1)
+        self._refs: dict[int, int] = {}  # identity block -> holders (0: free, and then cached)
+        self._key_of: dict[int, object] = {}  # cached block -> its cache key
+        # Free blocks in eviction order (head first): a cached block by its id (>= 0, value 1), a run
+        # of anonymous blocks by a run id (< 0, value: its length). An OrderedDict gives O(1)
         # pop-from-head, append and removal from the middle, like vLLM's doubly linked free list.
-        self._free_queue: OrderedDict[int, None] = OrderedDict.fromkeys(range(num_blocks))
+        self._free_queue: OrderedDict[int, int] = OrderedDict()
+        self._free = 0  # free blocks, cached or anonymous
+        self._next_block = 0  # the next identity block id
+        self._next_run = -1  # the next run id
+        self._push_anon(num_blocks)
         self._map: dict[object, int] = {}  # key -> the first block entered under it
         self._dups: dict[object, list[int]] = {}  # key -> later blocks with the same key
         self.queried_tokens = 0
@@ -205,7 +235,7 @@ class PrefixCachingKVCache:
 
     @property
     def num_free(self) -> int:
-        return len(self._free_queue)
+        return self._free
 
     @property
     def num_cached(self) -> int:
@@ -215,6 +245,7 @@ class PrefixCachingKVCache:
     def attach(self, req: Request) -> None:
         """Prepare a request that joins this instance (it holds no blocks yet)."""
         req.blocks = []
+        req.n_anon = 0
         req.kv_capacity = 0
         req.n_registered = 0
         if req.keys_bs != self._keys_tag():  # keys depend on the block size (a router may have built them)
@@ -241,7 +272,7 @@ class PrefixCachingKVCache:
         return (req.rid, j) if req.preemptions else None
 
     def blocks_held(self, req: Request) -> int:
-        return len(req.blocks)  # type: ignore[arg-type]
+        return len(req.blocks) + req.n_anon  # type: ignore[arg-type]
 
     def record_lookup(self, queried: int, hit: int, tier_hit: int = 0) -> None:
         if self.prefix_caching:
@@ -258,11 +289,8 @@ class PrefixCachingKVCache:
         else:
             self._map[key] = block
 
-    def _evict(self, block: int) -> None:
-        key = self._key_of[block]
-        if key is None:
-            return
-        self._key_of[block] = None
+    def _evict(self, block: int, key: object) -> None:
+        """Drop the cache entry of `block` (under `key`)."""
         dups = self._dups.get(key)
         if self._map[key] == block:
             if dups:
@@ -277,22 +305,106 @@ class PrefixCachingKVCache:
             if not dups:
                 del self._dups[key]
 
-    def _take(self, n: int) -> list[int]:
-        """`n` blocks from the head of the free queue, evicting their cached content."""
-        popitem = self._free_queue.popitem
+    # -- the free queue ---------------------------------------------------------------------------
+
+    def _push_anon(self, n: int) -> None:
+        """`n` anonymous blocks join the tail of the free queue (the tail run grows)."""
+        if n <= 0:
+            return
+        self._free += n
+        fq = self._free_queue
+        if fq:
+            last = next(reversed(fq))
+            if last < 0:
+                fq[last] += n  # (updating a value keeps its place)
+                return
+        fq[self._next_run] = n
+        self._next_run -= 1
+
+    def _release(self, b: int) -> None:
+        """One holder of identity block `b` lets go; free, it stays cached if it has a key."""
         refs = self._refs
+        left = refs[b] - 1
+        assert left >= 0, f"block {b} freed twice"
+        if left:
+            refs[b] = left
+        elif b in self._key_of:
+            refs[b] = 0
+            self._free_queue[b] = 1
+            self._free += 1
+        else:  # nothing could ever find it again: an anonymous free block
+            del refs[b]
+            self._push_anon(1)
+
+    def _pop(self, n: int) -> None:
+        """Take `n` blocks from the head of the free queue (the caller checked they are there),
+        evicting their cached content."""
+        if n <= 0:
+            return
+        self._free -= n
+        fq = self._free_queue
         key_of = self._key_of
         evicted = self.evicted
-        out = []
-        for _ in range(n):
-            b = popitem(last=False)[0]
-            if key_of[b] is not None:
+        while n:
+            b = next(iter(fq))
+            if b < 0:
+                run = fq[b]
+                if run > n:
+                    fq[b] = run - n
+                    return
+                del fq[b]
+                n -= run
+            else:
+                del fq[b]
+                key = key_of.pop(b)
                 if evicted is not None:
-                    evicted.append(key_of[b])
-                self._evict(b)
+                    evicted.append(key)
+                self._evict(b, key)
+                del self._refs[b]
+                n -= 1
+
+    def _new_ids(self, n: int) -> list[int]:
+        """`n` fresh identity blocks, each held once."""
+        first = self._next_block
+        self._next_block = first + n
+        ids = list(range(first, first + n))
+        refs = self._refs
+        for b in ids:
             refs[b] = 1
-            out.append(b)
-        return out
+        return ids
+
+    def _grow(self, req: Request, need: int, identity: int | None = None) -> None:
+        """`need` more blocks at the end of the request's blocks (the caller checked they fit):
+        identity blocks where its content keys reach (or the first `identity`), the rest anonymous."""
+        self._pop(need)
+        blocks: list[int] = req.blocks  # type: ignore[assignment]
+        if identity is None:  # identity blocks are a prefix: none once an anonymous one is held
+            identity = min(need, len(req.keys) - len(blocks)) if not req.n_anon else 0  # type: ignore[arg-type]
+        if identity > 0:
+            blocks += self._new_ids(identity)
+            need -= identity
+        req.n_anon += need
+
+    def settle(self, req: Request) -> None:
+        """A request whose blocks were counted for it (decoders.py) holds ceil(num_computed /
+        block_size) blocks, the ones past its identity blocks anonymous: write that down."""
+        held = _ceil_div(req.num_computed, self.block_size)
+        req.n_anon = held - len(req.blocks)  # type: ignore[arg-type]
+        req.kv_capacity = held * self.block_size
+
+    def take(self, n: int) -> None:
+        """`n` anonymous blocks for requests that keep count of their own (decoders.py; they fit)."""
+        self._pop(n)
+
+    def _take_hits(self, hit_blocks: list[int]) -> None:
+        """Hold the hit blocks, taking those that sit in the free queue out of it."""
+        refs = self._refs
+        fq = self._free_queue
+        for b in hit_blocks:
+            if refs[b] == 0:
+                del fq[b]
+                self._free -= 1
+            refs[b] += 1
 
     def _register(self, req: Request, upto: int) -> None:
         """Enter the request's known-content blocks [n_registered, upto) in the cache."""
@@ -349,7 +461,7 @@ class PrefixCachingKVCache:
     def allocate_loading(self, req: Request, hit_blocks: list[int], n_load: int) -> bool:
         """Take the hit blocks and `n_load` blocks to load tier blocks into (not entered in the
         cache until loaded); False (and no change) if they do not fit."""
-        if not self._take_for(req, hit_blocks, n_load):
+        if not self._take_for(req, hit_blocks, n_load, identity=n_load):
             return False
         req.n_registered = len(hit_blocks)
         return True
@@ -375,18 +487,16 @@ class PrefixCachingKVCache:
         """The KV of a received request has arrived: enter its full blocks in the cache."""
         self._register(req, req.num_computed // self.block_size)
 
-    def _take_for(self, req: Request, hit_blocks: list[int], need: int) -> bool:
+    def _take_for(self, req: Request, hit_blocks: list[int], need: int, identity: int | None = None) -> bool:
         refs = self._refs
         evictable_hits = sum(1 for b in hit_blocks if refs[b] == 0)
-        if need + evictable_hits > len(self._free_queue):
+        if need + evictable_hits > self._free:
             return False
-        fq = self._free_queue
-        for b in hit_blocks:
-            if refs[b] == 0:
-                del fq[b]
-            refs[b] += 1
-        req.blocks = hit_blocks + self._take(need)
-        req.kv_capacity = len(req.blocks) * self.block_size
+        self._take_hits(hit_blocks)
+        req.blocks = list(hit_blocks)
+        req.n_anon = 0
+        self._grow(req, need, identity)
+        req.kv_capacity = (len(req.blocks) + req.n_anon) * self.block_size
         return True
 
     def held_keys(self, req: Request) -> list[object]:
@@ -404,39 +514,28 @@ class PrefixCachingKVCache:
         refs = self._refs
         evictable_hits = sum(1 for b in hit_blocks if refs[b] == 0)
         need = _ceil_div(num_tokens, self.block_size) - len(hit_blocks)
-        return need + evictable_hits <= len(self._free_queue)
+        return need + evictable_hits <= self._free
 
     def allocate_new(self, req: Request, hit_blocks: list[int], num_new_tokens: int) -> bool:
         """Take the hit blocks and new ones for a waiting request; False (and no change) if short."""
         bs = self.block_size
         total = len(hit_blocks) * bs + num_new_tokens
-        need = _ceil_div(total, bs) - len(hit_blocks)
-        refs = self._refs
-        # Hit blocks that sit in the free queue count against the free blocks too.
-        evictable_hits = sum(1 for b in hit_blocks if refs[b] == 0)
-        if need + evictable_hits > len(self._free_queue):
+        if not self._take_for(req, hit_blocks, _ceil_div(total, bs) - len(hit_blocks)):
             return False
-        fq = self._free_queue
-        for b in hit_blocks:
-            if refs[b] == 0:
-                del fq[b]
-            refs[b] += 1
-        req.blocks = hit_blocks + self._take(need)
-        req.kv_capacity = len(req.blocks) * bs
         req.n_registered = len(hit_blocks)
         self.reused_tokens += len(hit_blocks) * bs
         self._register(req, min(total, req.num_tokens) // bs)
         return True
 
     def allocate(self, req: Request, num_new_tokens: int) -> bool:
-        blocks = req.blocks
         total = req.num_computed + num_new_tokens
-        need = _ceil_div(total, self.block_size) - len(blocks)  # type: ignore[arg-type]
+        held = len(req.blocks) + req.n_anon  # type: ignore[arg-type]
+        need = _ceil_div(total, self.block_size) - held
         if need > 0:
-            if need > len(self._free_queue):
+            if need > self._free:
                 return False
-            blocks += self._take(need)  # type: ignore[operator]
-            req.kv_capacity = len(blocks) * self.block_size  # type: ignore[arg-type]
+            self._grow(req, need)
+            req.kv_capacity = (held + need) * self.block_size
         if req.n_registered < len(req.keys):  # type: ignore[arg-type]
             self._register(req, min(total, req.num_tokens) // self.block_size)
         return True
@@ -446,58 +545,72 @@ class PrefixCachingKVCache:
         tail first; they hold generated tokens, never entered in the cache."""
         blocks: list[int] = req.blocks  # type: ignore[assignment]
         keep = _ceil_div(req.num_computed, self.block_size)
-        if len(blocks) <= keep:
+        held = len(blocks) + req.n_anon
+        if held <= keep:
             return
         assert req.n_registered <= keep, f"{req}: trimming cached blocks"
-        refs = self._refs
-        fq = self._free_queue
+        anon_keep = max(keep - len(blocks), 0)
+        self._push_anon(req.n_anon - anon_keep)
+        req.n_anon = anon_keep
         for b in reversed(blocks[keep:]):
-            refs[b] -= 1
-            if refs[b] == 0:
-                fq[b] = None
+            self._release(b)
         del blocks[keep:]
         req.kv_capacity = keep * self.block_size
 
     def free(self, req: Request, preempted: bool = False) -> None:
         """Release the request's blocks, tail first; a preempted request's full blocks stay cached."""
         blocks: list[int] = req.blocks  # type: ignore[assignment]
+        n_anon = req.n_anon
         if preempted:
             keys = req.keys
             assert keys is not None
             n_shared = len(keys)
             rid = req.rid
-            for j in range(req.n_registered, req.num_computed // self.block_size):
+            full = req.num_computed // self.block_size
+            if full > len(blocks):  # its full anonymous blocks get an identity for their keys
+                named = full - len(blocks)
+                blocks = blocks + self._new_ids(named)
+                n_anon -= named
+            for j in range(req.n_registered, full):
                 self._enter(blocks[j], keys[j] if j < n_shared else (rid, j))
-        refs = self._refs
-        fq = self._free_queue
+        self._push_anon(n_anon)
         for b in reversed(blocks):
-            refs[b] -= 1
-            assert refs[b] >= 0, f"block {b} freed twice"
-            if refs[b] == 0:
-                fq[b] = None
+            self._release(b)
         req.blocks = []
+        req.n_anon = 0
         req.kv_capacity = 0
         req.n_registered = 0
 
     def check_invariants(self, holders: Iterable[Request]) -> None:
-        n = self.num_blocks
-        counts = [0] * n
+        counts: dict[int, int] = {}
+        anon = 0
         for r in holders:
             blocks: list[int] = r.blocks  # type: ignore[assignment]
             assert len(set(blocks)) == len(blocks), f"{r} holds a block twice"
-            assert len(blocks) == _ceil_div(r.num_computed, self.block_size), (
-                f"{r} holds {len(blocks)} blocks"
+            assert len(blocks) + r.n_anon == _ceil_div(r.num_computed, self.block_size), (
+                f"{r} holds {len(blocks) + r.n_anon} blocks"
             )
-            assert r.kv_capacity == len(blocks) * self.block_size
+            assert r.kv_capacity == (len(blocks) + r.n_anon) * self.block_size
             for b in blocks:
-                counts[b] += 1
-        assert counts == self._refs, "reference counts do not match the requests holding the blocks"
-        in_use = sum(1 for c in counts if c)
-        assert in_use + len(self._free_queue) == n, (
-            f"blocks leaked: {in_use} in use + {len(self._free_queue)} free != {n}"
+                counts[b] = counts.get(b, 0) + 1
+            anon += r.n_anon
+        held = {b: c for b, c in self._refs.items() if c}
+        assert counts == held, "reference counts do not match the requests holding the blocks"
+        free = 0
+        for b, n in self._free_queue.items():
+            if b < 0:
+                assert n > 0, f"empty run {b}"
+                free += n
+            else:
+                assert n == 1 and self._refs.get(b) == 0, f"block {b} is free but referenced"
+                assert b in self._key_of, f"free block {b} has no key"
+                free += 1
+        assert free == self._free, f"free count {self._free} != {free} in the free queue"
+        assert sum(1 for c in self._refs.values() if c == 0) + sum(n for b, n in self._free_queue.items()
+                                                                    if b < 0) == free
+        assert len(held) + anon + free == self.num_blocks, (
+            f"blocks leaked: {len(held)} + {anon} anonymous in use + {free} free != {self.num_blocks}"
         )
-        for b in self._free_queue:
-            assert self._refs[b] == 0, f"block {b} is free but referenced"
         entered = 0
         for key, b in self._map.items():
             assert self._key_of[b] == key
@@ -507,7 +620,7 @@ class PrefixCachingKVCache:
             for b in bs:
                 assert self._key_of[b] == key
                 entered += 1
-        assert entered == sum(1 for k in self._key_of if k is not None), "cache map out of sync"
+        assert entered == len(self._key_of), "cache map out of sync"
 
 
 def make_kv_cache(

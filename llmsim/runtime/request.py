@@ -33,6 +33,7 @@ class Request:
         "kv_start_ns",
         "last_token_ns",
         "looked_up",
+        "n_anon",
         "n_registered",
         "num_computed",
         "num_output",
@@ -92,7 +93,10 @@ class Request:
         self.last_token_ns = -1
         self.running = False  # in its instance's running list (False once finished or preempted)
         # KV cache state, owned by the instance's KV cache (see kv_cache.py).
-        self.blocks: list[int] | int = 0  # block ids (prefix caching) or a block count (no caching)
+        # block ids (prefix caching: the blocks that need an identity, a prefix of its blocks; then
+        # `n_anon` anonymous ones, see PrefixCachingKVCache) or a block count (no caching)
+        self.blocks: list[int] | int = 0
+        self.n_anon = 0
         self.kv_capacity = 0  # tokens the blocks it holds can store (blocks * block_size)
         self.n_registered = 0  # leading blocks entered in the prefix cache
         self.keys: list | None = None  # prefix-cache keys of the request's full blocks, built lazily

@@ -73,18 +73,22 @@ def test_freed_blocks_stay_cached_and_are_evicted_least_recently_freed_first():
     b = req(1, 5, ids=[6, 7, 8, 9, 10])
     admit(kv, a)
     admit(kv, b)
+    # a's two full blocks have an identity (their content can be found again), its partial third
+    # block is anonymous
+    assert len(a.blocks) == 2 and a.n_anon == 1 and kv.blocks_held(a) == 3
     a_blocks = list(a.blocks)
     kv.free(a)  # freed tail first: a's third block is evicted first, its first block last
     kv.free(b)
     kv.check_invariants([])
     assert kv.num_free == 6 and kv.num_cached == 4
+    assert [b for b in kv._free_queue if b >= 0][:2] == [a_blocks[1], a_blocks[0]]
     # A newcomer with a's prompt still hits both of a's full blocks.
     a2 = req(2, 5, ids=[1, 2, 3, 4, 5])
     assert kv.lookup(a2)[0] == 4
     # Take two blocks: the first two in the free queue are a's partial block and a's second block.
     c = req(3, 4, ids=[20, 21, 22, 23])
     admit(kv, c)
-    assert c.blocks == [a_blocks[2], a_blocks[1]]
+    assert kv.num_cached == 3 + 2  # a's second block lost its content; c's two blocks are entered
     assert kv.lookup(a2)[0] == 2  # a's second block was evicted; its first survives
     b2 = req(4, 5, ids=[6, 7, 8, 9, 10])
     assert kv.lookup(b2)[0] == 4  # b was freed later: untouched
@@ -137,6 +141,30 @@ def test_identical_blocks_computed_concurrently_are_not_deduplicated():
     kv.free(b)
     kv.free(a)
     kv.check_invariants([])
+
+
+def test_anonymous_blocks_are_counted_and_keep_their_place_in_the_free_queue():
+    kv = PrefixCachingKVCache(num_blocks=12, block_size=4)
+    a, b = req(0, 10), req(1, 6)  # synthetic prompts: nothing to share, every block anonymous
+    admit(kv, a)
+    admit(kv, b)
+    assert a.blocks == [] and a.n_anon == 3 and b.n_anon == 2 and kv.num_free == 7
+    a.num_output = 1
+    a.num_computed = 10
+    kv.free(a, preempted=True)  # its two full blocks are kept under private keys, the partial one is not
+    assert kv.num_cached == 2 and kv.num_free == 10
+    kv.check_invariants([b])
+    kv.free(b)
+    # The queue: 7 anonymous, a's partial block, a's second and first full blocks, b's two blocks.
+    assert list(kv._free_queue.values()) == [8, 1, 1, 2]
+    c = req(2, 35)
+    admit(kv, c, n=32)  # 8 blocks: the anonymous run, nothing evicted
+    assert kv.num_cached == 2
+    kv.allocate(c, 3)  # a ninth: a's second block is evicted
+    c.num_computed = 35
+    a.num_computed, a.preemptions = 0, 1
+    assert kv.lookup(a)[0] == 4
+    kv.check_invariants([c])
 
 
 def test_preempted_request_hits_its_own_generated_blocks():
@@ -194,7 +222,7 @@ def test_invariant_checks_catch_corruption():
         kv.check_invariants([])  # a's blocks would be leaked
     kv.free(a)
     with pytest.raises(AssertionError, match="freed twice"):
-        a.blocks = [0]
+        a.blocks = [0]  # its first block: free, still cached
         kv.free(a)
     paged = PagedKVCache(4, 2)
     b = req(1, 3)
