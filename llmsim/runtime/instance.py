@@ -47,10 +47,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from llmsim.runtime.batch import BatchShape
+from llmsim.runtime.decoders import DecodeGroup
 from llmsim.runtime.engine import PRIO_STEP_END, PRIO_STEP_START, Engine
 from llmsim.runtime.kv_cache import make_kv_cache
 from llmsim.runtime.request import Request
-from llmsim.runtime.scheduler import SCHEDULERS
+from llmsim.runtime.scheduler import SCHEDULERS, VLLMScheduler
 from llmsim.runtime.spec import InstanceSpec
 
 if TYPE_CHECKING:
@@ -72,8 +73,10 @@ class Instance:
         "busy",
         "cost",
         "debug",
+        "decodes",
         "engine",
         "group",
+        "group_n",
         "handoff",
         "incoming",
         "index",
@@ -82,6 +85,7 @@ class Instance:
         "kv_link",
         "loading",
         "name",
+        "next_pos",
         "preempted_requests",
         "preemptions",
         "prefill_computed",
@@ -101,6 +105,7 @@ class Instance:
         "stage_free",
         "stages",
         "start_pending",
+        "step_end",
         "step_start",
         "steps",
         "swaps",
@@ -163,6 +168,15 @@ class Instance:
         self.busy = False
         self.start_pending = False
         self.step_start = 0  # when the step now running started
+        self.step_end = 0  # ... and when it ends (an instance that steps alone)
+        self.next_pos = 0  # the next running-order position (`Request.pos`)
+        # The running plain decodes as one group (decoders.py), for an instance that steps alone
+        # with vLLM's scheduler and neither pipeline stages nor speculative decoding; None elsewhere
+        # (a lockstep group clears it). `group_n`: its members sampled by the step now running.
+        self.decodes: DecodeGroup | None = None
+        if type(self.scheduler) is VLLMScheduler and spec.stages is None and spec.speculative is None:
+            self.decodes = DecodeGroup(spec.block_size)
+        self.group_n = 0
         self.steps = 0
         self.preemptions = 0  # preemption events
         self.preempted_requests = 0  # requests preempted for the first time here
@@ -220,11 +234,15 @@ class Instance:
         for r in self.waiting:
             out += r.prompt_len + r.stop_len - 1
             back += r.prompt_len + r.num_output
+        group = self.decodes
         for r in (*self.running, *self.loading.values()):
-            known = r.prompt_len + r.num_output + r.placeholders
-            computed = r.num_computed - r.drafts
+            if r.g_id:  # a decode group member: its fields are as of when it joined
+                computed, n_out, ph = group.true_counts(r)  # type: ignore[union-attr]
+            else:
+                computed, n_out, ph = r.num_computed - r.drafts, r.num_output, r.placeholders
+            known = r.prompt_len + n_out + ph
             out += r.prompt_len + r.stop_len - 1 - computed
-            if known - computed > 1 or r.num_output + r.placeholders == 0:
+            if known - computed > 1 or n_out + ph == 0:
                 back += known - computed
         for r, _ in self.incoming:
             out += r.output_len - 1
@@ -367,10 +385,18 @@ class Instance:
         """The KV of a handed-over request has arrived: it decodes from its second token on."""
         del self.receiving[req.rid]
         self.kv.register_received(req)
-        req.running = True
-        self.running.append(req)
+        self.append_running(req)
         self._version += 1
         self.wake(now)
+
+    def append_running(self, r: Request) -> None:
+        """`r` joins the tail of the running list (its position keeps the order the group loses)."""
+        r.running = True
+        r.pos = self.next_pos
+        self.next_pos += 1
+        self.running.append(r)
+        if self.decodes is not None:
+            self.decodes.others[r] = None
 
     # -- the step loop ----------------------------------------------------------------------------
 
@@ -388,6 +414,8 @@ class Instance:
         self.samplers = samplers
         self.accepted = accepted
         self.step_start = now
+        self.step_end = now + duration
+        self.group_n = shape.num_seqs - len(batch)
         self.steps += 1
         self.prefill_computed += shape.num_tokens - shape.n_decode
         if self.timeline is not None:
@@ -434,7 +462,8 @@ class Instance:
         if self.spec_k:
             accepted, sampled = self._draw(samplers)
             return shape, batch, samplers, accepted, sampled, duration
-        return shape, batch, samplers, None, len(samplers), duration
+        # (the decode group's members, shape.num_seqs - len(batch), each sample a token too)
+        return shape, batch, samplers, None, len(samplers) + shape.num_seqs - len(batch), duration
 
     def _launch(self, now: int, shape: BatchShape, batch: list[Request], samplers: list[Request],
                 accepted: list[int] | None, sampled: int, duration: int) -> None:
@@ -444,6 +473,8 @@ class Instance:
         self.samplers = samplers
         self.accepted = accepted
         self.step_start = now
+        self.step_end = now + duration
+        self.group_n = shape.num_seqs - len(batch)
         self.steps += 1
         self.prefill_computed += shape.num_tokens - shape.n_decode
         if self.timeline is not None:
@@ -474,11 +505,13 @@ class Instance:
 
     def _end_step(self, now: int, _: object = None) -> None:
         samplers, accepted = self.samplers, self.accepted  # (`_finish`, inlined)
+        group_n = self.group_n
         self.batch = []
         self.samplers = []
         self.accepted = None
         self.busy = False
-        self._emit(now, self.step_start, samplers, accepted)
+        self.group_n = 0
+        self._emit(now, self.step_start, samplers, accepted, group_n)
         if (self.waiting or self.running or self.queued) and not self.start_pending:
             self.start_pending = True
             self.engine.at(now, PRIO_STEP_START, self._start_step)
@@ -486,18 +519,24 @@ class Instance:
     def _finish(self, now: int) -> None:
         """The step now running ends: apply its outputs."""
         samplers, accepted = self.samplers, self.accepted
+        group_n = self.group_n
         self.batch = []
         self.samplers = []
         self.accepted = None
         self.busy = False
-        self._emit(now, self.step_start, samplers, accepted)
+        self.group_n = 0
+        self._emit(now, self.step_start, samplers, accepted, group_n)
 
-    def _emit(self, now: int, start: int, samplers: list[Request], accepted: list[int] | None) -> None:
+    def _emit(self, now: int, start: int, samplers: list[Request], accepted: list[int] | None,
+              group_n: int = 0) -> None:
         """Tokens of a step that started at `start` and ends now: one per sampler (with speculative
-        decoding, one plus the drafts it accepted, capped at its length); finished requests leave."""
-        in_step = 0  # tokens whose previous token came at this step's start: the common gap
+        decoding, one plus the drafts it accepted, capped at its length) and one per decode group
+        member it scheduled (`group_n`; each got its previous token at the step's start); finished
+        requests leave, in running order."""
+        in_step = group_n  # tokens whose previous token came at this step's start: the common gap
         gaps: dict[int, int] = {}
         done: list[Request] = []
+        group = self.decodes
         if accepted is None:
             for r in samplers:
                 r.placeholders -= 1
@@ -547,12 +586,26 @@ class Instance:
         if gaps:
             self._recorder.add_itl(gaps)
         self._version += 1
+        if group is not None:
+            step = group.emitted  # the plan whose step this is (every plan is emitted, in order)
+            group.emitted = step + 1
+            if group_n:
+                group.emit_ns = now
+            last = group.finish_at.pop(step, None)  # members whose last token this step sampled
+            if last:
+                for r in last:
+                    group.settle(r, self)
+                done = sorted([*done, *last], key=_pos) if done else sorted(last, key=_pos)
         if done:
             for r in done:
                 if not r.running:  # preempted while its last token was in flight
                     self.waiting.remove(r)
                 r.running = False
             self.running = [r for r in self.running if r.running]
+            if group is not None:
+                others = group.others
+                for r in done:
+                    others.pop(r, None)
             for r in done:
                 if r.num_output < r.output_len:
                     self.handoff.send(r, self, now)  # type: ignore[union-attr]
@@ -562,7 +615,10 @@ class Instance:
         if self.incoming:
             self._receive(now)
         if self.debug:
+            saved = group.expose(self) if group is not None else None
             self.kv.check_invariants(self.holders())
+            if saved:
+                group.hide(saved)  # type: ignore[union-attr]
 
     # -- pipeline parallelism ---------------------------------------------------------------------
 
@@ -616,6 +672,15 @@ class Instance:
         return [*self.running, *self.loading.values(), *self.sending.values(), *self.receiving.values()]
 
     def _check(self, shape: BatchShape) -> None:
+        group = self.decodes
+        saved = group.expose(self) if group is not None else None
+        try:
+            self._check_exposed(shape)
+        finally:
+            if saved:
+                group.hide(saved)  # type: ignore[union-attr]
+
+    def _check_exposed(self, shape: BatchShape) -> None:
         spec = self.spec
         assert shape.num_tokens <= spec.max_num_batched_tokens, f"token budget exceeded: {shape}"
         assert len(self.running) <= spec.max_num_seqs, f"{len(self.running)} running > max_num_seqs"
@@ -624,3 +689,7 @@ class Instance:
         self.kv.check_invariants(self.holders())
         for tier in self.tiers:
             tier.check_invariants()
+
+
+def _pos(r: Request) -> int:
+    return r.pos

@@ -40,6 +40,7 @@ class LockstepGroup:
         self.steps = 0  # group steps
         for rank in ranks:
             rank.group = self
+            rank.decodes = None  # (a rank's steps do not start when its previous one ends)
 
     def wake(self, now: int) -> None:
         """Start a group step at `now` (after the events already due) if idle and a rank has work."""

@@ -24,6 +24,10 @@ class Request:
         "drafts",
         "first_scheduled_ns",
         "first_token_ns",
+        "g_id",
+        "g_key",
+        "g_last",
+        "g_step",
         "hash_ids",
         "instance",
         "keys",
@@ -40,6 +44,7 @@ class Request:
         "output_len",
         "pending",
         "placeholders",
+        "pos",
         "prefill_instance",
         "preemptions",
         "promised",
@@ -92,6 +97,13 @@ class Request:
         self.first_token_ns = -1
         self.last_token_ns = -1
         self.running = False  # in its instance's running list (False once finished or preempted)
+        self.pos = 0  # when it was last appended to the running list (running order is pos order)
+        # Its instance's decode group (decoders.py): 0, or its id in the group while a member; the
+        # plan it joined at, its key (context minus plan index) and the plan that samples its last token.
+        self.g_id = 0
+        self.g_step = 0
+        self.g_key = 0
+        self.g_last = 0
         # KV cache state, owned by the instance's KV cache (see kv_cache.py).
         # block ids (prefix caching: the blocks that need an identity, a prefix of its blocks; then
         # `n_anon` anonymous ones, see PrefixCachingKVCache) or a block count (no caching)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llmsim.runtime.batch import BatchShape
+from llmsim.runtime.decoders import DecodeGroup
 from llmsim.runtime.registry import Registry
 from llmsim.runtime.request import Request
 from llmsim.runtime.spec import InstanceSpec
@@ -36,6 +37,7 @@ class Scheduler:
 
 
 SCHEDULERS: Registry[Scheduler] = Registry("scheduler", "llmsim.schedulers")
+_WALK = object()  # VLLMScheduler._grouped: the plan needs the walk over every running request
 register_scheduler = SCHEDULERS.register
 
 
@@ -84,10 +86,121 @@ class VLLMScheduler(Scheduler):
         self.pipelined = spec.stages is not None
 
     def schedule(self, inst: Instance, now: int) -> tuple[BatchShape, list[Request], list[Request]] | None:
+        group = inst.decodes
+        if group is None:
+            return self._walk(inst, now)
+        # With a decode group (decoders.py) the step's members are scheduled as one, when vLLM's
+        # order among running requests cannot matter; otherwise the group is dissolved and every
+        # running request walked in order. Both give the same plan.
+        group.begin_plan()
+        if len(group.others) + len(group.members) != len(inst.running):  # appended behind our back
+            group.others = dict.fromkeys(r for r in inst.running if not r.g_id)
+        plan = self._grouped(inst, group, now)
+        if plan is _WALK:
+            if group.members:
+                group.dissolve(inst)
+            group.last_plan_n = 0
+            plan = self._walk(inst, now)
+            group.others = dict.fromkeys(inst.running)
+        if plan is not None:
+            group.planned += 1
+        return plan  # type: ignore[return-value]
+
+    def _grouped(self, inst: Instance, group: DecodeGroup, now: int) -> object:
+        """The plan with the decode group: its members (and the plain decodes joining it) are
+        scheduled as one, the other running requests in order. `_WALK` (and nothing changed) when
+        the token budget could run out or a KV allocation fail among the running requests."""
+        budget = self.max_tokens
+        threshold = self.threshold
+        kv = inst.kv
+        bs = kv.block_size
+        # The step being planned starts when the one running ends (async scheduling), else now.
+        start = inst.step_end if inst.busy else now
+        joins: list[Request] = []
+        chunks: list[tuple[Request, int]] = []  # running requests outside the group: tokens each asks for
+        demand = group.n
+        need = group.block_need()
+        for r in group.others:
+            ph = r.placeholders
+            out = r.num_output
+            if ph and out + ph >= r.stop_len:  # its last token is already being sampled
+                continue
+            computed = r.num_computed
+            remaining = r.prompt_len + out + ph - computed
+            if remaining == 1 and out + ph:  # a decode
+                demand += 1
+                if computed >= r.kv_capacity:
+                    need += 1
+                if ph or r.last_token_ns == start:  # its previous token comes when the step starts
+                    joins.append(r)
+                else:
+                    chunks.append((r, 0))
+            else:
+                n = remaining
+                if 0 < threshold < n:
+                    n = threshold
+                demand += n
+                held = r.kv_capacity // bs
+                if computed + n > held * bs:
+                    need += -(-(computed + n) // bs) - held
+                chunks.append((r, n))
+        if demand > budget or need > kv.num_free:
+            return _WALK
+        for r in joins:
+            group.join(r)
+        kv.take(group.block_need())
+        n_group = group.n
+        budget -= n_group
+        batch: list[Request] = []
+        samplers: list[Request] = []
+        prefills: list[tuple[int, int]] = []
+        n_decode = kv_sum = kv_max = 0
+        kv_min = 1 << 62
+        for r, n in chunks:
+            computed = r.num_computed
+            known = r.prompt_len + r.num_output + r.placeholders
+            if n == 0:  # a decode outside the group
+                if computed >= r.kv_capacity:
+                    kv.allocate(r, 1)
+                n_decode += 1
+                kv_sum += computed + 1
+                if computed + 1 > kv_max:
+                    kv_max = computed + 1
+                if computed + 1 < kv_min:
+                    kv_min = computed + 1
+                r.num_computed = computed + 1
+                budget -= 1
+            else:
+                kv.allocate(r, n)
+                prefills.append((n, computed))
+                r.num_computed = computed + n
+                budget -= n
+            batch.append(r)
+            if r.num_computed == known:
+                r.placeholders += 1
+                samplers.append(r)
+        if n_group:
+            g_sum, g_min, g_max = group.contexts()
+            n_decode += n_group
+            kv_sum += g_sum
+            if g_max > kv_max:
+                kv_max = g_max
+            if g_min < kv_min:
+                kv_min = g_min
+        group.last_plan_n = n_group
+        budget, n_decode, kv_sum, kv_max, kv_min = self._admit(inst, now, budget, batch, samplers, prefills,
+                                                               n_decode, kv_sum, kv_max, kv_min, [])
+        if not batch and not n_group:
+            return None
+        shape = BatchShape(self.max_tokens - budget, len(batch) + n_group, n_decode, kv_sum, kv_max,
+                           tuple(prefills), kv_min if n_decode else 0)
+        return shape, batch, samplers
+
+    def _walk(self, inst: Instance, now: int) -> tuple[BatchShape, list[Request], list[Request]] | None:
+        """The plan, walking every running request in order (preemptions included)."""
         budget = self.max_tokens
         threshold = self.threshold
         running = inst.running
-        kv = inst.kv
         batch: list[Request] = []
         samplers: list[Request] = []  # requests that sample a token when this step ends
         prefills: list[tuple[int, int]] = []
@@ -156,78 +269,89 @@ class VLLMScheduler(Scheduler):
                 samplers.append(r)
             i += 1
 
-        # 2. Waiting requests, unless this step preempted something. (Requests whose KV a decode
-        # instance is receiving hold sequence slots already.)
+        # 2. Waiting requests, unless this step preempted something.
         if inst.preemptions == preemptions_before:
-            waiting = inst.waiting
-            max_seqs = self.max_seqs - len(inst.receiving)
-            full_isl = self.full_isl
-            tiers = kv.tiers
-            while waiting and budget > 0 and len(running) < max_seqs:
-                r = waiting[0]
-                hit, hit_blocks = kv.lookup(r)
-                num_tokens = r.prompt_len + r.num_output + r.placeholders
-                if tiers and r.tier_state == 0:
-                    run = kv.tier_run(r, len(hit_blocks))  # type: ignore[union-attr]
-                    if run:  # the prefix goes on in a KV tier: load it, admit the request after
-                        if full_isl and not kv.fits_full(r, hit_blocks, num_tokens):
-                            break
-                        if not inst.start_load(r, hit_blocks, run, now):
-                            break
-                        waiting.popleft()
-                        self._record(kv, r, num_tokens, hit + len(run) * kv.block_size, len(run) * kv.block_size)
-                        if r.first_scheduled_ns < 0:
-                            r.first_scheduled_ns = now
-                        continue
-                remaining = num_tokens - hit
-                decode = remaining == 1 and r.num_output + r.placeholders
-                n = remaining
-                if decode and k:  # a resumed request whose every token but the last was cached
-                    n += k
-                    if n > budget:
-                        break
-                elif 0 < threshold < n:
-                    n = threshold
-                if n > budget:
-                    if not self.chunked:
-                        break
-                    n = budget
-                if full_isl and not kv.fits_full(r, hit_blocks, num_tokens):
-                    break
-                if not kv.allocate_new(r, hit_blocks, n):
-                    break
-                waiting.popleft()
-                running.append(r)
-                r.running = True
-                r.tier_state = 0
-                self._record(kv, r, num_tokens, hit, 0)
-                if r.first_scheduled_ns < 0:
-                    r.first_scheduled_ns = now
-                if decode:
-                    n_decode += 1
-                    kv_sum += num_tokens
-                    if num_tokens > kv_max:
-                        kv_max = num_tokens
-                    if num_tokens < kv_min:
-                        kv_min = num_tokens
-                    if k:
-                        r.drafts += k
-                        drafted.append(len(samplers))
-                        num_tokens += k
-                else:
-                    prefills.append((n, hit))
-                r.num_computed = hit + n
-                budget -= n
-                batch.append(r)
-                if r.num_computed == num_tokens:
-                    r.placeholders += 1
-                    samplers.append(r)
-
+            budget, n_decode, kv_sum, kv_max, kv_min = self._admit(inst, now, budget, batch, samplers, prefills,
+                                                                   n_decode, kv_sum, kv_max, kv_min, drafted)
         if not batch:
             return None
         shape = BatchShape(self.max_tokens - budget - k * len(drafted), len(batch), n_decode, kv_sum, kv_max,
                            tuple(prefills), kv_min if n_decode else 0)
         return shape, batch, samplers
+
+    def _admit(self, inst: Instance, now: int, budget: int, batch: list[Request], samplers: list[Request],
+               prefills: list[tuple[int, int]], n_decode: int, kv_sum: int, kv_max: int, kv_min: int,
+               drafted: list[int]) -> tuple[int, int, int, int, int]:
+        """Waiting requests in FCFS order, while budget and sequence slots are left (requests whose
+        KV a decode instance is receiving hold sequence slots already); the budget and decode
+        context figures after them."""
+        kv = inst.kv
+        running = inst.running
+        threshold = self.threshold
+        k = self.k
+        waiting = inst.waiting
+        max_seqs = self.max_seqs - len(inst.receiving)
+        full_isl = self.full_isl
+        tiers = kv.tiers
+        while waiting and budget > 0 and len(running) < max_seqs:
+            r = waiting[0]
+            hit, hit_blocks = kv.lookup(r)
+            num_tokens = r.prompt_len + r.num_output + r.placeholders
+            if tiers and r.tier_state == 0:
+                run = kv.tier_run(r, len(hit_blocks))  # type: ignore[union-attr]
+                if run:  # the prefix goes on in a KV tier: load it, admit the request after
+                    if full_isl and not kv.fits_full(r, hit_blocks, num_tokens):
+                        break
+                    if not inst.start_load(r, hit_blocks, run, now):
+                        break
+                    waiting.popleft()
+                    self._record(kv, r, num_tokens, hit + len(run) * kv.block_size, len(run) * kv.block_size)
+                    if r.first_scheduled_ns < 0:
+                        r.first_scheduled_ns = now
+                    continue
+            remaining = num_tokens - hit
+            decode = remaining == 1 and r.num_output + r.placeholders
+            n = remaining
+            if decode and k:  # a resumed request whose every token but the last was cached
+                n += k
+                if n > budget:
+                    break
+            elif 0 < threshold < n:
+                n = threshold
+            if n > budget:
+                if not self.chunked:
+                    break
+                n = budget
+            if full_isl and not kv.fits_full(r, hit_blocks, num_tokens):
+                break
+            if not kv.allocate_new(r, hit_blocks, n):
+                break
+            waiting.popleft()
+            inst.append_running(r)
+            r.tier_state = 0
+            self._record(kv, r, num_tokens, hit, 0)
+            if r.first_scheduled_ns < 0:
+                r.first_scheduled_ns = now
+            if decode:
+                n_decode += 1
+                kv_sum += num_tokens
+                if num_tokens > kv_max:
+                    kv_max = num_tokens
+                if num_tokens < kv_min:
+                    kv_min = num_tokens
+                if k:
+                    r.drafts += k
+                    drafted.append(len(samplers))
+                    num_tokens += k
+            else:
+                prefills.append((n, hit))
+            r.num_computed = hit + n
+            budget -= n
+            batch.append(r)
+            if r.num_computed == num_tokens:
+                r.placeholders += 1
+                samplers.append(r)
+        return budget, n_decode, kv_sum, kv_max, kv_min
 
     @staticmethod
     def _record(kv: object, r: Request, num_tokens: int, hit: int, tier_hit: int) -> None:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from llmsim.diagnostics import UserError, did_you_mean, suggestion_text
+from llmsim.runtime.decoders import DecodeGroup
 from llmsim.runtime.disagg import KVHandoff
 from llmsim.runtime.engine import PRIO_ARRIVAL, Engine
 from llmsim.runtime.instance import Instance
@@ -46,10 +47,20 @@ class Progress(NamedTuple):
 PROGRESS_WALL_S = 0.1
 
 
+def _choose_exposed(router: Router, req: Request, instances: list[Instance]) -> int:
+    """`router.choose` with every decode group member's fields written out for the call."""
+    saved = [inst.decodes.expose(inst) for inst in instances if inst.decodes is not None and inst.decodes.members]
+    try:
+        return router.choose(req, instances)
+    finally:
+        for fields in saved:
+            DecodeGroup.hide(fields)
+
+
 class _Source:
     """Feeds one workload's rows to its router, one pending arrival at a time (per client)."""
 
-    __slots__ = ("index", "instances", "next_row", "router", "sim", "workload")
+    __slots__ = ("index", "instances", "next_row", "opaque", "router", "sim", "workload")
 
     def __init__(
         self, sim: _Simulation, index: int, workload: Workload, router: Router, instances: list[Instance]
@@ -60,6 +71,9 @@ class _Source:
         self.router = router
         self.instances = instances
         self.next_row = 0
+        # A router from outside llmsim may read the running requests' own fields, which a decode
+        # group (decoders.py) keeps as of when they joined: it is shown them as they are.
+        self.opaque = type(router).__module__ != Router.__module__
 
     def start(self) -> None:
         wl = self.workload
@@ -187,7 +201,10 @@ class _Simulation:
     def route(self, source: _Source, req: Request, now: int) -> None:
         self.recorder.arrival(req)
         members = source.instances
-        choice = source.router.choose(req, members)
+        if source.opaque:
+            choice = _choose_exposed(source.router, req, members)
+        else:
+            choice = source.router.choose(req, members)
         if not 0 <= choice < len(members):
             raise RuntimeError(
                 f"router {type(source.router).__name__} chose {choice} of {len(members)} instances"
