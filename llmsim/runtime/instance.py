@@ -28,6 +28,13 @@ its length), the rejected drafts are taken off `num_computed` and their KV slots
 
 A data-parallel rank in a lockstep group (`group`, lockstep.py) leaves starting steps to its group.
 
+An instance that steps alone, without stages or speculative decoding, keeps its running plain
+decodes as one `DecodeGroup` (`decodes`, decoders.py): the scheduler plans them as one and a step's
+end emits their tokens as one (`group_n` of them, sharing the step's gap), so a step costs O(1) in
+them. Their own fields stay as of when they joined until they leave (their last token, or a plan
+that must walk the running list); routers from outside llmsim and the debug checks see them
+written out (`DecodeGroup.expose`).
+
 Besides `waiting` and `running`, a request may be in one of the states that wait for a transfer
 (KV tiers, prefill/decode disaggregation); each holds KV blocks and is counted by `load`:
 
