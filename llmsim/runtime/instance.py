@@ -604,11 +604,14 @@ class Instance:
                     group.settle(r, self)
                 done = sorted([*done, *last], key=_pos) if done else sorted(last, key=_pos)
         if done:
+            running = self.running.copy()  # (a new list: the running order a plan walked stays as it was)
             for r in done:
-                if not r.running:  # preempted while its last token was in flight
+                if r.running:
+                    running.remove(r)  # a few removals in C beat a Python pass over ~200 running
+                else:  # preempted while its last token was in flight
                     self.waiting.remove(r)
                 r.running = False
-            self.running = [r for r in self.running if r.running]
+            self.running = running
             if group is not None:
                 others = group.others
                 for r in done:
