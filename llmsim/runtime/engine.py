@@ -43,7 +43,7 @@ class Engine:
         """Process events in order until none is left or the next one is after `until_ns`."""
         heap = self._heap
         limit = until_ns if until_ns is not None else float("inf")
-        events = self.events
+        events = 0
         try:
             while heap:
                 if heap[0][0] > limit:
@@ -54,4 +54,14 @@ class Engine:
                 events += 1
                 callback(time_ns, arg)
         finally:
-            self.events = events
+            self.events += events
+
+    def next_is_later(self) -> bool:
+        """True if no event is due now: an event a callback would add for now runs next either way,
+        so the callback may run it at once (`ran_now`) instead of through the heap."""
+        heap = self._heap
+        return not heap or heap[0][0] > self.now
+
+    def ran_now(self) -> None:
+        """Count an event a callback ran at once (see `next_is_later`)."""
+        self.events += 1

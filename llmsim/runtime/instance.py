@@ -521,7 +521,12 @@ class Instance:
         self._emit(now, self.step_start, samplers, accepted, group_n)
         if (self.waiting or self.running or self.queued) and not self.start_pending:
             self.start_pending = True
-            self.engine.at(now, PRIO_STEP_START, self._start_step)
+            engine = self.engine
+            if engine.next_is_later():  # nothing else happens now: start the next step at once
+                engine.ran_now()
+                self._start_step(now)
+            else:
+                engine.at(now, PRIO_STEP_START, self._start_step)
 
     def _finish(self, now: int) -> None:
         """The step now running ends: apply its outputs."""

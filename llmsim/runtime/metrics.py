@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -39,32 +40,39 @@ _CHUNK = 8192
 
 
 class _Rows:
-    """Append-only int64 table: a list buffer packed into numpy chunks."""
+    """Append-only int64 table: a flat list buffer of its cells packed into numpy chunks (numpy
+    converts a flat list of ints far faster than a list of tuples)."""
 
-    __slots__ = ("_buf", "_chunks", "width")
+    __slots__ = ("_buf", "_chunks", "_packed", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self._buf: list[tuple[int, ...]] = []
+        self._buf: list[int] = []
         self._chunks: list[np.ndarray] = []
+        self._packed = 0  # rows in the chunks
 
     def append(self, row: tuple[int, ...]) -> None:
-        self._buf.append(row)
-        if len(self._buf) >= _CHUNK:
+        buf = self._buf
+        buf += row
+        if len(buf) >= _CHUNK * self.width:
             self._pack()
 
-    def extend(self, rows: Any) -> None:
-        self._buf.extend(rows)
-        if len(self._buf) >= _CHUNK:
+    def extend(self, rows: Iterable[tuple[int, ...]]) -> None:
+        buf = self._buf
+        for row in rows:
+            buf += row
+        if len(buf) >= _CHUNK * self.width:
             self._pack()
 
     def _pack(self) -> None:
         if self._buf:
-            self._chunks.append(np.array(self._buf, dtype=np.int64).reshape(-1, self.width))
+            chunk = np.array(self._buf, dtype=np.int64).reshape(-1, self.width)
+            self._chunks.append(chunk)
+            self._packed += len(chunk)
             self._buf = []
 
     def count(self) -> int:
-        return len(self._buf) + sum(len(c) for c in self._chunks)
+        return self._packed + len(self._buf) // self.width
 
     def array(self) -> np.ndarray:
         self._pack()
