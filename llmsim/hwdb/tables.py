@@ -211,6 +211,9 @@ def _axis_vec(
     return i0, i1, t, scale
 
 
+_BATCH_MEMO = 4096  # batch sizes an attention table remembers the grid location of
+
+
 def _is_scalar(x: object) -> bool:
     # Plain numbers first: this runs twice per priced step, and np.ndim costs a microsecond.
     return type(x) is int or type(x) is float or np.ndim(x) == 0
@@ -415,6 +418,8 @@ class AttentionTable:
         self._logs = np.log(self.lengths).tolist()
         self._latl = self.lat.tolist()
         self._logl = self._loglat.tolist()
+        # batch -> its `_axis` on the batch grid: a step's batch is a small integer, looked up every step
+        self._batch_at: dict[float, tuple[int, int, float, float]] = {}
 
     def measured_max_length(self, batch: int) -> int | None:
         """The longest measured length at a grid batch (the edge of the measured region)."""
@@ -461,7 +466,12 @@ class AttentionTable:
             else:
                 v *= b / self._b[last]
         else:
-            i0, i1, tb, _ = _axis(self._b, self._logb, b)
+            at = self._batch_at.get(b)
+            if at is None:
+                at = _axis(self._b, self._logb, b)
+                if len(self._batch_at) < _BATCH_MEMO:
+                    self._batch_at[b] = at
+            i0, i1, tb, _ = at
             if tb == 0.0:
                 v = self._row(i0, j0, j1, ts)
             else:
