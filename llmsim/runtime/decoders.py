@@ -11,7 +11,9 @@ it until its last token:
   one placeholder, every emission one output token (`true_counts`; `settle` writes them back);
 - a step's shape takes the group's count and the sum, shortest and longest of its contexts from
   aggregates: every member's context grows by one per plan, so their order never changes (a member
-  is keyed by its context minus the plan index; min and max come from two heaps with lazy deletion);
+  is keyed by its context minus the plan index). The smallest and largest keys are kept as two
+  numbers; a member that leaves holding one of them makes them stale, and the next plan finds them
+  again among the members (rare: a member leaves when its output is done, whatever its context);
 - a member needs a new KV block at the plans where its context is a multiple of the block size: the
   instance takes `block_need(plan)` anonymous blocks for all members at once;
 - its last token is known when it joins (it generates exactly its output length), so it leaves
@@ -28,7 +30,6 @@ that emits its next one, so all of them share that step's inter-token gap.
 
 from __future__ import annotations
 
-from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING
 
 from llmsim.runtime.request import Request
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
 class DecodeGroup:
     """The plain decodes of one instance, and its plan and emission counters."""
 
-    __slots__ = ("_max", "_min", "agg", "block_size", "emit_ns", "emitted", "finish_at", "key_sum", "last_plan_n",
-                 "members", "n", "next_gid", "others", "phase", "planned")
+    __slots__ = ("agg", "block_size", "emit_ns", "emitted", "finish_at", "key_max", "key_min", "key_sum", "last_plan_n",
+                 "members", "n", "next_gid", "others", "phase", "planned", "stale")
 
     def __init__(self, block_size: int) -> None:
         self.block_size = block_size
@@ -53,8 +54,9 @@ class DecodeGroup:
         self.n = 0
         self.key_sum = 0  # sum of keys: a member's context at plan p is key + p + 1
         self.phase = [0] * block_size  # members by key % block_size
-        self._min: list[tuple[int, int]] = []  # (key, gid), lazily cleaned
-        self._max: list[tuple[int, int]] = []  # (-key, gid)
+        self.key_min = 0  # the smallest and largest keys in the aggregates, unless `stale`
+        self.key_max = 0  # (with members; then still bounds on them)
+        self.stale = False
         self.finish_at: dict[int, list[Request]] = {}  # step -> members whose last token it samples
         self.planned = 0  # steps planned on the instance (plans that scheduled something)
         self.emitted = 0  # of them, steps whose tokens were emitted
@@ -79,11 +81,17 @@ class DecodeGroup:
         self.members[r] = None
         del self.others[r]
         self.agg[gid] = r
+        if self.n:
+            if key < self.key_min:
+                self.key_min = key
+            elif key > self.key_max:
+                self.key_max = key
+        else:
+            self.key_min = self.key_max = key
+            self.stale = False
         self.n += 1
         self.key_sum += key
         self.phase[key % self.block_size] += 1
-        heappush(self._min, (key, gid))
-        heappush(self._max, (-key, gid))
         at = self.finish_at.get(last)
         if at is None:
             self.finish_at[last] = [r]
@@ -93,9 +101,12 @@ class DecodeGroup:
     def _drop(self, r: Request) -> None:
         """Take a member out of the aggregates (it is scheduled by no further plan)."""
         if self.agg.pop(r.g_id, None) is not None:
+            key = r.g_key
             self.n -= 1
-            self.key_sum -= r.g_key
-            self.phase[r.g_key % self.block_size] -= 1
+            self.key_sum -= key
+            self.phase[key % self.block_size] -= 1
+            if key == self.key_min or key == self.key_max:
+                self.stale = True
 
     def begin_plan(self) -> None:
         """Members whose last token is in flight (async scheduling) are scheduled no more."""
@@ -132,8 +143,7 @@ class DecodeGroup:
         for r in members:
             self.settle(r, inst)
         self.finish_at.clear()
-        self._min.clear()
-        self._max.clear()
+        self.stale = False
         assert not self.agg and self.n == 0 and self.key_sum == 0
         if inst.busy and inst.group_n:
             inst.samplers = sorted([*inst.samplers, *members], key=_pos)
@@ -148,23 +158,13 @@ class DecodeGroup:
 
     def contexts(self) -> tuple[int, int, int]:
         """(sum, shortest, longest) of the members' contexts in the plan being made."""
-        agg = self.agg
-        lo, hi = self._min, self._max
-        if len(lo) > 2 * self.n + 64:  # compact: finished members' entries never surface otherwise
-            self._rebuild()
-            lo, hi = self._min, self._max
-        while lo[0][1] not in agg:
-            heappop(lo)
-        while hi[0][1] not in agg:
-            heappop(hi)
+        if self.stale:
+            keys = [r.g_key for r in self.agg.values()]
+            self.key_min = min(keys)
+            self.key_max = max(keys)
+            self.stale = False
         base = self.planned + 1
-        return self.key_sum + self.n * base, lo[0][0] + base, base - hi[0][0]
-
-    def _rebuild(self) -> None:
-        self._min = [(r.g_key, gid) for gid, r in self.agg.items()]
-        self._max = [(-r.g_key, gid) for gid, r in self.agg.items()]
-        heapify(self._min)
-        heapify(self._max)
+        return self.key_sum + self.n * base, self.key_min + base, self.key_max + base
 
     # -- debug views ------------------------------------------------------------------------------
 
