@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 class Instance:
     __slots__ = (
         "_memo",
+        "_itl",
         "_on_done",
         "_recorder",
         "_version",
@@ -189,6 +190,7 @@ class Instance:
         self.preempted_requests = 0  # requests preempted for the first time here
         self.debug = debug
         self._recorder = recorder
+        self._itl = recorder.itl
         self._on_done = on_done
         self.timeline = recorder.timeline  # TimelineRecorder or None
 
@@ -593,10 +595,12 @@ class Instance:
                 r.last_token_ns = now
                 if n_out == r.stop_len:
                     done.append(r)
-        if in_step:
-            gaps[now - start] = gaps.get(now - start, 0) + in_step
         if gaps:
             self._recorder.add_itl(gaps)
+        if in_step:
+            itl = self._itl
+            itl.append(now - start)
+            itl.append(in_step)
         self._version += 1
         if group is not None:
             step = group.emitted  # the plan whose step this is (every plan is emitted, in order)

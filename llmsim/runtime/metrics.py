@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable
+from array import array
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ COLUMNS = (
 CSV_HEADER = "id,instance,arrival_s,prompt_tokens,output_tokens,ttft_ms,tpot_ms,e2e_ms,queue_ms,preemptions\n"
 PERCENTILES = (50, 90, 95, 99)
 _CHUNK = 8192
+assert array("q").itemsize == 8, "the ITL buffer holds int64"
 
 
 class _Rows:
@@ -54,13 +55,6 @@ class _Rows:
     def append(self, row: tuple[int, ...]) -> None:
         buf = self._buf
         buf += row
-        if len(buf) >= _CHUNK * self.width:
-            self._pack()
-
-    def extend(self, rows: Iterable[tuple[int, ...]]) -> None:
-        buf = self._buf
-        for row in rows:
-            buf += row
         if len(buf) >= _CHUNK * self.width:
             self._pack()
 
@@ -94,7 +88,7 @@ class Recorder:
     """Collects what a simulation measures, while it runs."""
 
     __slots__ = (
-        "_csv", "_csv_instances", "_itl", "_rows", "first_arrival_ns", "rejected_ids", "submitted", "timeline"
+        "_csv", "_csv_instances", "_rows", "first_arrival_ns", "itl", "rejected_ids", "submitted", "timeline"
     )
 
     def __init__(
@@ -104,7 +98,9 @@ class Recorder:
         timeline: TimelineRecorder | None = None,
     ) -> None:
         self._rows = _Rows(len(COLUMNS))
-        self._itl = _Rows(2)
+        # Inter-token gaps as flat (gap ns, tokens) pairs, in no particular order; a step's end appends
+        # its common gap here directly (the hot path), a C array of int64 that needs no packing.
+        self.itl = array("q")
         self._csv = csv_file
         self._csv_instances = instance_names
         self.submitted = 0
@@ -132,7 +128,10 @@ class Recorder:
         return self._rows.count()
 
     def add_itl(self, gaps: dict[int, int]) -> None:
-        self._itl.extend(gaps.items())
+        itl = self.itl
+        for gap, n in gaps.items():
+            itl.append(gap)
+            itl.append(n)
 
     def complete(self, r: Request, now: int) -> None:
         self._rows.append(
@@ -173,7 +172,7 @@ class Recorder:
 
     def itl_samples(self) -> tuple[np.ndarray, np.ndarray]:
         """Distinct inter-token gaps (ns, ascending) and how many times each occurred."""
-        pairs = self._itl.array()
+        pairs = np.frombuffer(self.itl, dtype=np.int64).reshape(-1, 2).copy()
         if len(pairs) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         values, inverse = np.unique(pairs[:, 0], return_inverse=True)
