@@ -319,7 +319,7 @@ def _lower_mla(op: MLAttention, nodes: list[str], target: _Target, kv_dtype: str
         return _roofline_us(flops, moved, peak, bw, launch)
 
     if prefill_table is not None:
-        prefill = prefill_table.latency_us
+        prefill = prefill_table.scalar_us
     else:
         def prefill(batch: int, length: float) -> float:
             flops = 2.0 * h * (qk + op.v_head_dim) * batch * length * (length + 1) / 2
@@ -460,7 +460,7 @@ def _lower_attention(op: Attention, nodes: list[str], entry: Any, kv_dtype: str,
     missing = []
 
     if prefill_table is not None:
-        prefill = prefill_table.latency_us
+        prefill = prefill_table.scalar_us
     else:
         missing.append("prefill")
 
@@ -470,7 +470,7 @@ def _lower_attention(op: Attention, nodes: list[str], entry: Any, kv_dtype: str,
             return _roofline_us(flops, moved, peak, bandwidth, launch_us)
 
     if decode_table is not None:
-        decode = decode_table.latency_us
+        decode = decode_table.scalar_us
     else:
         missing.append("decode")
 

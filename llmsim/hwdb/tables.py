@@ -444,7 +444,7 @@ class AttentionTable:
     def latency_us(self, batch, length):
         """Latency in microseconds; scalars give a float, arrays (broadcast together) an ndarray."""
         if _is_scalar(batch) and _is_scalar(length):
-            return self._scalar(float(batch), float(length))
+            return self.scalar_us(batch, length)
         return self._vector(np.asarray(batch, dtype=np.float64), np.asarray(length, dtype=np.float64))
 
     def _row(self, i: int, j0: int, j1: int, ts: float) -> float:
@@ -454,7 +454,10 @@ class AttentionTable:
         r = self._logl[i]
         return math.exp((1 - ts) * r[j0] + ts * r[j1])
 
-    def _scalar(self, b: float, s: float) -> float:
+    def scalar_us(self, batch: float, length: float) -> float:
+        """`latency_us` of two plain numbers, without its type dispatch (a cost model's call per step)."""
+        b = float(batch)
+        s = float(length)
         if b <= 0 or s <= 0:
             return 0.0
         j0, j1, ts, ss = _axis(self._s, self._logs, s)

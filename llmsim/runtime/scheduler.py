@@ -119,7 +119,8 @@ class VLLMScheduler(Scheduler):
         joins: list[Request] = []
         chunks: list[tuple[Request, int]] = []  # running requests outside the group: tokens each asks for
         demand = group.n
-        need = group.block_need()
+        g_need = group.block_need()
+        need = g_need
         for r in group.others:
             ph = r.placeholders
             out = r.num_output
@@ -146,9 +147,12 @@ class VLLMScheduler(Scheduler):
                 chunks.append((r, n))
         if demand > budget or need > kv.num_free:
             return _WALK
-        for r in joins:
-            group.join(r)
-        kv.take(group.block_need())
+        if joins:
+            for r in joins:
+                group.join(r)
+            g_need = group.block_need()
+        if g_need:
+            kv.take(g_need)
         n_group = group.n
         budget -= n_group
         batch: list[Request] = []
@@ -188,8 +192,9 @@ class VLLMScheduler(Scheduler):
             if g_min < kv_min:
                 kv_min = g_min
         group.last_plan_n = n_group
-        budget, n_decode, kv_sum, kv_max, kv_min = self._admit(inst, now, budget, batch, samplers, prefills,
-                                                               n_decode, kv_sum, kv_max, kv_min, [])
+        if inst.waiting:
+            budget, n_decode, kv_sum, kv_max, kv_min = self._admit(inst, now, budget, batch, samplers, prefills,
+                                                                   n_decode, kv_sum, kv_max, kv_min, [])
         if not batch and not n_group:
             return None
         shape = BatchShape(self.max_tokens - budget, len(batch) + n_group, n_decode, kv_sum, kv_max,
