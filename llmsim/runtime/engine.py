@@ -56,12 +56,11 @@ class Engine:
         finally:
             self.events += events
 
-    def next_is_later(self) -> bool:
-        """True if no event is due now: an event a callback would add for now runs next either way,
-        so the callback may run it at once (`ran_now`) instead of through the heap."""
+    def claim_now(self) -> bool:
+        """True, and one event counted, if no event is due now: an event a callback would add for now
+        runs next either way, so the callback may run it at once instead of through the heap."""
         heap = self._heap
-        return not heap or heap[0][0] > self.now
-
-    def ran_now(self) -> None:
-        """Count an event a callback ran at once (see `next_is_later`)."""
+        if heap and heap[0][0] <= self.now:
+            return False
         self.events += 1
+        return True

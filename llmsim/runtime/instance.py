@@ -523,12 +523,10 @@ class Instance:
         self._emit(now, self.step_start, samplers, accepted, group_n)
         if (self.waiting or self.running or self.queued) and not self.start_pending:
             self.start_pending = True
-            engine = self.engine
-            if engine.next_is_later():  # nothing else happens now: start the next step at once
-                engine.ran_now()
+            if self.engine.claim_now():  # nothing else happens now: start the next step at once
                 self._start_step(now)
             else:
-                engine.at(now, PRIO_STEP_START, self._start_step)
+                self.engine.at(now, PRIO_STEP_START, self._start_step)
 
     def _finish(self, now: int) -> None:
         """The step now running ends: apply its outputs."""
