@@ -192,7 +192,6 @@ class PrefixCachingKVCache:
 
     __slots__ = (
         "_dups",
-        "_free",
         "_free_queue",
         "_key_of",
         "_map",
@@ -203,6 +202,7 @@ class PrefixCachingKVCache:
         "evicted",
         "hit_tokens",
         "num_blocks",
+        "num_free",
         "prefix_caching",
         "queried_tokens",
         "reused_tokens",
@@ -224,7 +224,7 @@ class PrefixCachingKVCache:
         # of anonymous blocks by a run id (< 0, value: its length). An OrderedDict gives O(1)
         # pop-from-head, append and removal from the middle, like vLLM's doubly linked free list.
         self._free_queue: OrderedDict[int, int] = OrderedDict()
-        self._free = 0  # free blocks, cached or anonymous
+        self.num_free = 0  # free blocks, cached or anonymous (a plain attribute: read every step)
         self._next_block = 0  # the next identity block id
         self._next_run = -1  # the next run id
         self._push_anon(num_blocks)
@@ -232,10 +232,6 @@ class PrefixCachingKVCache:
         self._dups: dict[object, list[int]] = {}  # key -> later blocks with the same key
         self.queried_tokens = 0
         self.hit_tokens = 0
-
-    @property
-    def num_free(self) -> int:
-        return self._free
 
     @property
     def num_cached(self) -> int:
@@ -311,7 +307,7 @@ class PrefixCachingKVCache:
         """`n` anonymous blocks join the tail of the free queue (the tail run grows)."""
         if n <= 0:
             return
-        self._free += n
+        self.num_free += n
         fq = self._free_queue
         if fq:
             last = next(reversed(fq))
@@ -331,7 +327,7 @@ class PrefixCachingKVCache:
         elif b in self._key_of:
             refs[b] = 0
             self._free_queue[b] = 1
-            self._free += 1
+            self.num_free += 1
         else:  # nothing could ever find it again: an anonymous free block
             del refs[b]
             self._push_anon(1)
@@ -341,7 +337,7 @@ class PrefixCachingKVCache:
         evicting their cached content."""
         if n <= 0:
             return
-        self._free -= n
+        self.num_free -= n
         fq = self._free_queue
         key_of = self._key_of
         evicted = self.evicted
@@ -403,7 +399,7 @@ class PrefixCachingKVCache:
         for b in hit_blocks:
             if refs[b] == 0:
                 del fq[b]
-                self._free -= 1
+                self.num_free -= 1
             refs[b] += 1
 
     def _register(self, req: Request, upto: int) -> None:
@@ -490,7 +486,7 @@ class PrefixCachingKVCache:
     def _take_for(self, req: Request, hit_blocks: list[int], need: int, identity: int | None = None) -> bool:
         refs = self._refs
         evictable_hits = sum(1 for b in hit_blocks if refs[b] == 0)
-        if need + evictable_hits > self._free:
+        if need + evictable_hits > self.num_free:
             return False
         self._take_hits(hit_blocks)
         req.blocks = list(hit_blocks)
@@ -514,7 +510,7 @@ class PrefixCachingKVCache:
         refs = self._refs
         evictable_hits = sum(1 for b in hit_blocks if refs[b] == 0)
         need = _ceil_div(num_tokens, self.block_size) - len(hit_blocks)
-        return need + evictable_hits <= self._free
+        return need + evictable_hits <= self.num_free
 
     def allocate_new(self, req: Request, hit_blocks: list[int], num_new_tokens: int) -> bool:
         """Take the hit blocks and new ones for a waiting request; False (and no change) if short."""
@@ -532,7 +528,7 @@ class PrefixCachingKVCache:
         held = len(req.blocks) + req.n_anon  # type: ignore[arg-type]
         need = _ceil_div(total, self.block_size) - held
         if need > 0:
-            if need > self._free:
+            if need > self.num_free:
                 return False
             self._grow(req, need)
             req.kv_capacity = (held + need) * self.block_size
@@ -605,7 +601,7 @@ class PrefixCachingKVCache:
                 assert n == 1 and self._refs.get(b) == 0, f"block {b} is free but referenced"
                 assert b in self._key_of, f"free block {b} has no key"
                 free += 1
-        assert free == self._free, f"free count {self._free} != {free} in the free queue"
+        assert free == self.num_free, f"free count {self.num_free} != {free} in the free queue"
         assert sum(1 for c in self._refs.values() if c == 0) + sum(n for b, n in self._free_queue.items()
                                                                     if b < 0) == free
         assert len(held) + anon + free == self.num_blocks, (
