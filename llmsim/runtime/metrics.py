@@ -36,45 +36,27 @@ COLUMNS = (
 )
 CSV_HEADER = "id,instance,arrival_s,prompt_tokens,output_tokens,ttft_ms,tpot_ms,e2e_ms,queue_ms,preemptions\n"
 PERCENTILES = (50, 90, 95, 99)
-_CHUNK = 8192
-assert array("q").itemsize == 8, "the ITL buffer holds int64"
+assert array("q").itemsize == 8, "metric rows and gaps are int64"
 
 
 class _Rows:
-    """Append-only int64 table: a flat list buffer of its cells packed into numpy chunks (numpy
-    converts a flat list of ints far faster than a list of tuples)."""
+    """Append-only int64 table: its cells in a flat C array, each row converted as it comes (no list
+    of Python ints to keep and pack later)."""
 
-    __slots__ = ("_buf", "_chunks", "_packed", "width")
+    __slots__ = ("_buf", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self._buf: list[int] = []
-        self._chunks: list[np.ndarray] = []
-        self._packed = 0  # rows in the chunks
+        self._buf = array("q")
 
     def append(self, row: tuple[int, ...]) -> None:
-        buf = self._buf
-        buf += row
-        if len(buf) >= _CHUNK * self.width:
-            self._pack()
-
-    def _pack(self) -> None:
-        if self._buf:
-            chunk = np.array(self._buf, dtype=np.int64).reshape(-1, self.width)
-            self._chunks.append(chunk)
-            self._packed += len(chunk)
-            self._buf = []
+        self._buf.extend(row)
 
     def count(self) -> int:
-        return self._packed + len(self._buf) // self.width
+        return len(self._buf) // self.width
 
     def array(self) -> np.ndarray:
-        self._pack()
-        if not self._chunks:
-            return np.zeros((0, self.width), dtype=np.int64)
-        if len(self._chunks) > 1:
-            self._chunks = [np.concatenate(self._chunks)]
-        return self._chunks[0]
+        return np.frombuffer(self._buf, dtype=np.int64).reshape(-1, self.width).copy()
 
 
 def _fmt_ns(ns: int, unit_digits: int) -> str:
