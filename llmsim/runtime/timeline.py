@@ -64,7 +64,7 @@ _LEVEL_AT = len(STEP_SUMS)
 _EDGE, _BUCKET, _SUM0 = 0, 1, 2
 _PREEMPT_OPEN = _SUM0 + _WIDTH
 _ACC_LEN = _PREEMPT_OPEN + 1
-assert (_SUM0 + _PREEMPT_AT, _SUM0 + _LEVEL_AT, _ACC_LEN) == (8, 9, 14), "update TimelineRecorder.step"
+assert (_SUM0 + _PREEMPT_AT, _SUM0 + _LEVEL_AT, _ACC_LEN, len(LEVELS)) == (8, 9, 14, 4), "update TimelineRecorder.step"
 
 
 class TimelineRecorder:
@@ -152,20 +152,21 @@ class TimelineRecorder:
         self._grow(end)
         w = self._width
         data = self._data[i]
-        base = (start // w) * _WIDTH
-        for j, v in enumerate((1, shape.num_seqs, shape.num_tokens, shape.n_decode, shape.decode_kv_sum, sampled)):
-            data[base + j] += v
+        add = operator.add
+        base = (start // w) * _WIDTH  # the step sums before the preemptions, by slices (the same integer adds)
+        data[base : base + _PREEMPT_AT] = map(add, data[base : base + _PREEMPT_AT], (
+            1, shape.num_seqs, shape.num_tokens, shape.n_decode, shape.decode_kv_sum, sampled))
         kv = inst.kv
-        levels = (1, len(inst.running), len(inst.waiting), kv.num_blocks - kv.num_free)
+        running, waiting, used = len(inst.running), len(inst.waiting), kv.num_blocks - kv.num_free
         for b in range(start // w, (end - 1) // w + 1):
             overlap = min(end, (b + 1) * w) - max(start, b * w)
             base = b * _WIDTH + _LEVEL_AT
-            for j, v in enumerate(levels):
-                data[base + j] += v * overlap
+            data[base : base + len(LEVELS)] = map(add, data[base : base + len(LEVELS)], (
+                overlap, running * overlap, waiting * overlap, used * overlap))
         self._open(acc, end // w, inst.preemptions)
 
     def _open(self, acc: list[int], bucket: int, preemptions: int) -> None:
-        acc[:] = _closed()
+        """Open `bucket` in a closed accumulator."""
         edge = (bucket + 1) * self._width
         acc[_EDGE] = edge if self._stop is None else min(edge, self._stop)
         acc[_BUCKET] = bucket
@@ -179,8 +180,7 @@ class TimelineRecorder:
         acc[_SUM0 + _PREEMPT_AT] = preemptions - acc[_PREEMPT_OPEN]
         data = self._data[i]
         base = b * _WIDTH
-        for j in range(_WIDTH):
-            data[base + j] += acc[_SUM0 + j]
+        data[base : base + _WIDTH] = map(operator.add, data[base : base + _WIDTH], acc[_SUM0 : _SUM0 + _WIDTH])
         acc[:] = _closed()
 
     def _grow(self, time_ns: int) -> None:
