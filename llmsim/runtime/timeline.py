@@ -32,6 +32,7 @@ as points and integrated per bucket at the end, so they cost nothing per step.
 from __future__ import annotations
 
 import operator
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,7 +91,7 @@ class TimelineRecorder:
         # level x ns) at b * _WIDTH. The slow path writes here, the open bucket lives in _acc.
         self._data = [[0] * (buckets * _WIDTH) for _ in self.instances]
         self._acc = [_closed() for _ in self.instances]
-        self._points: list[tuple[int, int]] = []
+        self._points = array("q")  # flat (kind, time) pairs, binned FLUSH_POINTS at a time
         self._series: dict[tuple[str, str], int] = {}  # (kind, name) -> id
         self._changes: list[tuple[int, int, float]] = []  # (id, time, delta), in time order
         self._change_chunks: list[np.ndarray] = []  # older changes, packed
@@ -135,8 +136,9 @@ class TimelineRecorder:
     def point(self, kind: int, time_ns: int) -> None:
         """An arrival, completion or rejection (ARRIVAL, COMPLETION, REJECTION) at `time_ns`."""
         points = self._points
-        points.append((kind, time_ns))
-        if len(points) >= FLUSH_POINTS:
+        points.append(kind)
+        points.append(time_ns)
+        if len(points) >= 2 * FLUSH_POINTS:
             self._flush_points()
 
     # -- the slow path ----------------------------------------------------------------------------
@@ -206,8 +208,8 @@ class TimelineRecorder:
     def _flush_points(self) -> None:
         if not self._points:
             return
-        arr = np.array(self._points, dtype=np.int64).reshape(-1, 2)
-        self._points = []
+        arr = np.frombuffer(self._points, dtype=np.int64).reshape(-1, 2)
+        self._points = array("q")
         self._grow(int(arr[:, 1].max()))
         n = self._n
         flat = arr[:, 0] * n + arr[:, 1] // self._width
