@@ -611,14 +611,13 @@ class Instance:
                     group.settle(r, self)
                 done = sorted([*done, *last], key=_pos) if done else sorted(last, key=_pos)
         if done:
-            running = self.running.copy()  # (a new list: the running order a plan walked stays as it was)
+            running = self.running  # (in place, as the scheduler changes it: no copy of ~200 per step)
             for r in done:
                 if r.running:
                     running.remove(r)  # a few removals in C beat a Python pass over ~200 running
                 else:  # preempted while its last token was in flight
                     self.waiting.remove(r)
                 r.running = False
-            self.running = running
             if group is not None:
                 others = group.others
                 for r in done:
