@@ -92,7 +92,7 @@ class VLLMScheduler(Scheduler):
         # With a decode group (decoders.py) the step's members are scheduled as one, when vLLM's
         # order among running requests cannot matter; otherwise the group is dissolved and every
         # running request walked in order. Both give the same plan.
-        if group.emitted < group.planned:  # a step in flight (async scheduling) may sample last tokens
+        if group.finish_at.get(group.planned - 1):  # last tokens in flight (async scheduling)
             group.begin_plan()
         if len(group.others) + len(group.members) != len(inst.running):  # appended behind our back
             group.others = dict.fromkeys(r for r in inst.running if not r.g_id)
