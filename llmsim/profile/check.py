@@ -109,22 +109,26 @@ def measure_us(torch: Any, transformers: Any, model: Any, kind: str, batch: int,
             return torch.argmax(out.logits[:, -1].float(), dim=-1)
 
         return timer.median_us(step)
-    with torch.inference_mode():
-        ctx = torch.randint(0, vocab, (batch, tokens - 1), generator=gen).to(device)
-        first = model(input_ids=ctx, use_cache=True, logits_to_keep=1)
-        cache = first["cache"] if "cache" in first else first["past_key_values"]
-    saved = [(layer.keys, layer.values) for layer in cache.layers]
-    nxt = torch.randint(0, vocab, (batch, 1), generator=gen).to(device)
-
-    def reset() -> None:  # every timed step starts from the same cache of tokens - 1 entries
-        for layer, (k, v) in zip(cache.layers, saved):
-            layer.keys, layer.values = k, v
-
+    # The KV cache is preallocated and the new token's KV written in place (transformers' StaticCache),
+    # as serving engines do and as the profiler times decode attention; the default DynamicCache
+    # would concatenate every layer's whole cache on every step, a cost no serving engine pays.
+    cache = transformers.StaticCache(config=model.config, max_cache_len=tokens)
     # transformers renamed `past_key_values` to `cache` (5.2x); pass it under the name this one takes
     name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    with torch.inference_mode():
+        ctx = torch.randint(0, vocab, (batch, tokens - 1), generator=gen).to(device)
+        model(input_ids=ctx, use_cache=True, logits_to_keep=1, cache_position=torch.arange(tokens - 1, device=device),
+              **{name: cache})
+    nxt = torch.randint(0, vocab, (batch, 1), generator=gen).to(device)
+    position = torch.tensor([tokens - 1], device=device)
+
+    def reset() -> None:  # every timed step appends the last token to the same tokens - 1 entries
+        for layer in cache.layers:
+            if hasattr(layer, "cumulative_length"):  # (older versions place it by cache_position alone)
+                layer.cumulative_length.fill_(tokens - 1)
 
     def decode() -> Any:
-        out = model(input_ids=nxt, use_cache=True, logits_to_keep=1, **{name: cache})
+        out = model(input_ids=nxt, use_cache=True, logits_to_keep=1, cache_position=position, **{name: cache})
         return torch.argmax(out.logits[:, -1].float(), dim=-1)
 
     return timer.median_us(decode, setup=reset)
