@@ -42,24 +42,17 @@ class Engine:
     def run(self, until_ns: int | None = None) -> None:
         """Process events in order until none is left or the next one is after `until_ns`."""
         heap = self._heap
+        limit = until_ns if until_ns is not None else float("inf")
         events = 0
         try:
-            if until_ns is None:  # (the same loop without the limit: it runs once per event)
-                while heap:
-                    time_ns, _, _, callback, arg = heappop(heap)
-                    assert time_ns >= self.now, "time went backwards"
-                    self.now = time_ns
-                    events += 1
-                    callback(time_ns, arg)
-            else:
-                while heap:
-                    if heap[0][0] > until_ns:
-                        break
-                    time_ns, _, _, callback, arg = heappop(heap)
-                    assert time_ns >= self.now, "time went backwards"
-                    self.now = time_ns
-                    events += 1
-                    callback(time_ns, arg)
+            while heap:
+                if heap[0][0] > limit:
+                    break
+                time_ns, _, _, callback, arg = heappop(heap)
+                assert time_ns >= self.now, "time went backwards"
+                self.now = time_ns
+                events += 1
+                callback(time_ns, arg)
         finally:
             self.events += events
 
