@@ -523,10 +523,103 @@ class Instance:
         self._emit(now, self.step_start, samplers, accepted, group_n)
         if (self.waiting or self.running or self.queued) and not self.start_pending:
             self.start_pending = True
-            if self.engine.claim_now():  # nothing else happens now: start the next step at once
-                self._start_step(now)
-            else:
+            if not self.engine.claim_now():
                 self.engine.at(now, PRIO_STEP_START, self._start_step)
+            elif self.decodes is not None and self.spec.async_scheduling and not self.debug:
+                self._coast(now)
+            else:  # nothing else happens now: start the next step at once
+                self._start_step(now)
+
+    def _coast(self, now: int) -> None:
+        """`_start_step(now)`, and while the steps are decode-group steps that nothing else can
+        happen during, their ends and the next starts in one loop, without an event each.
+
+        Async scheduling only: a step's successor was planned when it started (`queued`). Each
+        pass does what `_start_step`, `_schedule` (with `VLLMScheduler._grouped`, the group alone)
+        and `_end_step` (`_emit` with the group alone) would do, in the same order, with the same
+        events counted; the step's end is an event pushed as always and taken back out only when it
+        is the one the engine would run next (`Engine.claim`), so the order of events is unchanged.
+        Anything else (a request waiting or outside the group, a plan that must walk the running
+        list, members finishing) goes the general way from where it arises."""
+        group = self.decodes
+        assert group is not None
+        engine = self.engine
+        kv = self.kv
+        running = self.running
+        finish_at = group.finish_at
+        max_tokens = self.scheduler.max_tokens  # type: ignore[attr-defined]
+        step_time_ns = self.cost.step_time_ns
+        end_step = self._end_step
+        while True:
+            queued = self.queued
+            if queued is None or queued[1]:  # nothing planned, or not the group alone
+                self._start_step(now)
+                return
+            # -- `_start_step`, the group's plan
+            shape, _, _, _, sampled, duration = queued
+            self.start_pending = False
+            self.queued = None
+            self.busy = True
+            self.batch = []
+            self.samplers = []
+            self.accepted = None
+            self.step_start = now
+            end = now + duration
+            self.step_end = end
+            group_n = shape.num_seqs
+            self.group_n = group_n
+            self.steps += 1
+            self.prefill_computed += shape.num_tokens - shape.n_decode
+            if self.timeline is not None:
+                self.timeline.step(self, now, duration, shape, sampled)
+            seq = engine.at(end, PRIO_STEP_END, end_step)
+            # -- the next plan (`_schedule`), now: the group alone if nothing else is running or waiting
+            if self.waiting or group.others or len(group.members) != len(running):
+                self.queued = self._schedule(now)
+                return
+            if finish_at.get(group.planned - 1):
+                group.begin_plan()
+            n = group.n
+            need = group.block_need() if n else 0
+            if n > max_tokens or need > kv.num_free:  # the scheduler walks the running list
+                self.queued = self._schedule(now)
+                return
+            group.last_plan_n = n
+            if n:
+                if need:
+                    kv.take(need)
+                g_sum, g_min, g_max = group.contexts()
+                plan_shape = BatchShape(n, n, n, g_sum, g_max, (), g_min)
+                group.planned += 1
+                self._version += 1
+                if kv.evicted:
+                    self._offload(now)
+                d = step_time_ns(plan_shape)
+                assert d >= 0, f"cost model returned a negative step time {d}"
+                self.queued = (plan_shape, [], [], None, n, d)
+            if not engine.claim(seq):  # something else happens first: the engine runs the end
+                return
+            # -- `_end_step` at `end`
+            start, now = now, end
+            self.busy = False
+            self.group_n = 0
+            if finish_at.get(group.emitted):  # members finish: the general emission
+                self._emit(now, start, [], None, group_n)
+            else:
+                itl = self._itl
+                itl.append(now - start)
+                itl.append(group_n)
+                self._version += 1
+                group.emitted += 1
+                group.emit_ns = now
+                if self.incoming:
+                    self._receive(now)
+            if not (self.waiting or running or self.queued) or self.start_pending:
+                return
+            self.start_pending = True
+            if not engine.claim_now():
+                engine.at(now, PRIO_STEP_START, self._start_step)
+                return
 
     def _finish(self, now: int) -> None:
         """The step now running ends: apply its outputs."""

@@ -69,3 +69,44 @@ def test_run_until_leaves_later_events_pending():
     assert seen == [1, 2] and len(engine) == 2
     engine.run()
     assert seen == [1, 2, 3, 4]
+
+
+def test_claim_takes_an_event_only_when_run_would_process_it_next():
+    engine = Engine()
+    taken = []
+
+    def step(now, _):
+        # an event of its own at now + 5 (sequence returned by `at`), run here if nothing comes first
+        seq = engine.at(now + 5, PRIO_STEP_END, lambda t, a: None)
+        if engine.claim(seq):
+            taken.append(engine.now)
+
+    engine.at(0, PRIO_STEP_START, step)
+    engine.at(5, PRIO_ARRIVAL, lambda t, a: None)  # same time, later priority: the claim stands
+    engine.at(12, PRIO_STEP_START, step)  # 17 is past the limit: left to the heap
+    engine.run(until_ns=16)
+    assert taken == [5]
+    assert engine.events == 4  # step@0, its claimed end@5, arrival@5, step@12
+    assert engine.limit == -1 and len(engine) == 1
+
+
+def test_claim_refuses_an_event_with_an_earlier_one_due():
+    engine = Engine()
+    results = []
+
+    def step(now, _):
+        seq = engine.at(now + 5, PRIO_STEP_END, lambda t, a: None)
+        results.append(engine.claim(seq))
+
+    engine.at(0, PRIO_STEP_START, step)
+    engine.at(3, PRIO_ARRIVAL, lambda t, a: None)
+    engine.run()
+    assert results == [False]
+    assert engine.events == 3 and engine.now == 5
+
+
+def test_claim_outside_run_never_takes():
+    engine = Engine()
+    seq = engine.at(1, PRIO_STEP_END, lambda t, a: None)
+    assert not engine.claim(seq)
+    assert len(engine) == 1
