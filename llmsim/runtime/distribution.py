@@ -15,6 +15,7 @@ or one histogram of `NUM_BUCKETS` int64 counts (about 2 MiB) per sign.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ _GAMMA = 1 + 2 * REL_ERROR  # bucket ratio: a bucket's midpoint is within (GAMMA
 _LN_GAMMA = math.log(_GAMMA)
 TINY = 2.0**-10  # magnitudes below this (ns) count as 0: an absolute error under 0.001 ns
 NUM_BUCKETS = math.ceil(math.log(2.0**64 / TINY) / _LN_GAMMA)  # covers every int64 ns count
-_FOLD = 1 << 16  # weighted samples gathered in a dict before they are merged into sorted arrays
+FOLD_CELLS = 1 << 17  # buffered (value, count) cells before they are merged into sorted arrays
 
 
 def weighted_percentile(sorted_values: np.ndarray, counts: np.ndarray, q: float) -> float:
@@ -221,15 +222,16 @@ class Distribution:
 
 
 class GapCounts:
-    """Weighted int samples (inter-token gaps): `pending` is a {value: count} dict the hot path
-    adds to directly; `fold()` merges it into sorted exact arrays, which past `cap` distinct values
-    become a `LogHistogram`. Exact count, sum, min and max throughout."""
+    """Weighted int samples (inter-token gaps): `buf` is a flat C array of (value, count) pairs the
+    hot path appends to (two appends a step, no dict); `fold()` merges it into sorted exact arrays
+    of distinct values, which past `cap` distinct values become a `LogHistogram`. Exact count, sum,
+    min and max throughout."""
 
-    __slots__ = ("_counts", "_hist", "_values", "cap", "count", "hi", "lo", "pending", "total")
+    __slots__ = ("_counts", "_hist", "_values", "buf", "cap", "count", "hi", "lo", "total")
 
     def __init__(self, cap: int | None = EXACT_CAP) -> None:
         self.cap = cap
-        self.pending: dict[int, int] = {}
+        self.buf = array("q")
         self._values = np.zeros(0, dtype=np.int64)
         self._counts = np.zeros(0, dtype=np.int64)
         self._hist: LogHistogram | None = None
@@ -243,17 +245,19 @@ class GapCounts:
         self.fold()
         return self._hist is None
 
-    def fold_if_large(self) -> None:
-        if len(self.pending) >= _FOLD:
-            self.fold()
+    def add(self, gaps: dict[int, int]) -> None:
+        buf = self.buf
+        for gap, n in gaps.items():
+            buf.append(gap)
+            buf.append(n)
 
     def fold(self) -> None:
-        """Merge the pending dict (emptied in place: the hot path holds it)."""
-        if not self.pending:
+        """Merge the buffered pairs (the buffer is emptied in place: the hot path holds it)."""
+        if not self.buf:
             return
-        values = np.fromiter(self.pending.keys(), dtype=np.int64, count=len(self.pending))
-        counts = np.fromiter(self.pending.values(), dtype=np.int64, count=len(self.pending))
-        self.pending.clear()
+        pairs = np.array(self.buf, dtype=np.int64).reshape(-1, 2)
+        del self.buf[:]
+        values, counts = pairs[:, 0], pairs[:, 1]
         self.count += int(counts.sum())
         self.total += _exact_sum(values, counts)
         lo, hi = int(values.min()), int(values.max())
@@ -262,9 +266,14 @@ class GapCounts:
         if self._hist is not None:
             self._hist.add(values, counts)
             return
-        merged, inverse = np.unique(np.concatenate([self._values, values]), return_inverse=True)
-        summed = np.zeros(len(merged), dtype=np.int64)
-        np.add.at(summed, inverse, np.concatenate([self._counts, counts]))
+        # The held values are one sorted run: a stable sort (timsort) sorts the new pairs and merges
+        # the two runs; then equal values add up.
+        every = np.concatenate([self._values, values])
+        order = np.argsort(every, kind="stable")
+        every = every[order]
+        weights = np.concatenate([self._counts, counts])[order]
+        starts = np.flatnonzero(np.concatenate(([True], every[1:] != every[:-1])))
+        merged, summed = every[starts], np.add.reduceat(weights, starts)
         if self.cap is not None and len(merged) > self.cap:
             self._hist = LogHistogram()
             self._hist.add(merged, summed)
@@ -292,5 +301,6 @@ class GapCounts:
         return out
 
     def nbytes(self) -> int:
-        """Bytes of the folded arrays (or histogram) retained (the pending dict is bounded by `_FOLD`)."""
+        """Bytes of the folded arrays (or histogram) retained; the buffer is folded by its owner
+        once it holds `FOLD_CELLS` cells."""
         return self._values.nbytes + self._counts.nbytes + (self._hist.nbytes() if self._hist else 0)

@@ -74,6 +74,7 @@ class Instance:
         "_memo",
         "_itl",
         "_on_done",
+        "_recorder",
         "_version",
         "accepted",
         "batch",
@@ -188,7 +189,8 @@ class Instance:
         self.preemptions = 0  # preemption events
         self.preempted_requests = 0  # requests preempted for the first time here
         self.debug = debug
-        self._itl = recorder.itl.pending  # {gap ns: tokens}, added to in place
+        self._recorder = recorder
+        self._itl = recorder.itl.buf  # flat (gap ns, tokens) pairs, folded by the recorder
         self._on_done = on_done
         self.timeline = recorder.timeline  # TimelineRecorder or None
 
@@ -544,7 +546,7 @@ class Instance:
         member it scheduled (`group_n`; each got its previous token at the step's start); finished
         requests leave, in running order."""
         in_step = group_n  # tokens whose previous token came at this step's start: the common gap
-        gaps = self._itl  # the recorder's {gap ns: tokens}, added to in place (folded on completions)
+        gaps: dict[int, int] = {}
         done: list[Request] = []
         group = self.decodes
         if accepted is None:
@@ -591,9 +593,12 @@ class Instance:
                 r.last_token_ns = now
                 if n_out == r.stop_len:
                     done.append(r)
+        if gaps:
+            self._recorder.add_itl(gaps)
         if in_step:
-            gap = now - start
-            gaps[gap] = gaps.get(gap, 0) + in_step
+            itl = self._itl
+            itl.append(now - start)
+            itl.append(in_step)
         self._version += 1
         if group is not None:
             step = group.emitted  # the plan whose step this is (every plan is emitted, in order)

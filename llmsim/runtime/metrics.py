@@ -21,6 +21,7 @@ import numpy as np
 
 from llmsim.runtime.distribution import (
     EXACT_CAP,
+    FOLD_CELLS,
     PERCENTILES,
     Distribution,
     GapCounts,
@@ -173,8 +174,8 @@ class Recorder:
         self.keep_rows = keep_rows
         self.aggregates = None if keep_rows else RequestAggregates(cap)
         self._flush_cells = sys.maxsize if keep_rows else CHUNK * len(COLUMNS)
-        # Inter-token gaps: a step's end adds to `itl.pending` ({gap ns: tokens}) directly (the hot
-        # path); completions fold it into compact arrays once it is large.
+        # Inter-token gaps: a step's end appends (gap ns, tokens) pairs to `itl.buf` directly (the
+        # hot path); completions fold the buffer into sorted distinct gaps once it is large.
         self.itl = GapCounts(cap)
         self._csv = csv_file
         self._csv_instances = instance_names
@@ -196,6 +197,12 @@ class Recorder:
         self.rejected_ids.append(req.rid)
         if self.timeline is not None:  # rejected when it arrives
             self.timeline.point(REJECTION, req.arrival_ns)
+
+    def add_itl(self, gaps: dict[int, int]) -> None:
+        """A step's inter-token gaps other than its common one ({gap ns: tokens})."""
+        self.itl.add(gaps)
+        if len(self.itl.buf) >= FOLD_CELLS:
+            self.itl.fold()
 
     @property
     def completed(self) -> int:
@@ -224,7 +231,8 @@ class Recorder:
         )
         if len(rows._buf) >= self._flush_cells:
             self.flush()
-        self.itl.fold_if_large()
+        if len(self.itl.buf) >= FOLD_CELLS:
+            self.itl.fold()
         if self.timeline is not None:
             self.timeline.point(COMPLETION, now)
         if self._csv is not None:

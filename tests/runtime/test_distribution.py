@@ -72,9 +72,9 @@ def test_weighted_samples_under_the_cap_match_the_expanded_array():
     rng = np.random.default_rng(4)
     g = GapCounts(cap=10_000)
     gaps = rng.integers(1_000_000, 1_008_000, 50_000)  # 8000 distinct gaps at most
-    for gap in gaps.tolist():
-        g.pending[gap] = g.pending.get(gap, 0) + 1
-        if len(g.pending) > 700:  # fold in several merges, as a run does
+    for i, gap in enumerate(gaps.tolist()):
+        g.buf.extend((gap, 1))
+        if i % 7000 == 0:  # fold in several merges, as a run does
             g.fold()
     values, counts = g.samples()
     want_values, want_counts = np.unique(gaps, return_counts=True)
@@ -91,7 +91,7 @@ def test_weighted_samples_past_the_cap_stay_within_the_bound():
     g = GapCounts(cap=500)
     for chunk in np.array_split(gaps, 30):
         v, c = np.unique(chunk, return_counts=True)
-        g.pending.update(zip(v.tolist(), c.tolist(), strict=True))
+        g.add(dict(zip(v.tolist(), c.tolist(), strict=True)))
         g.fold()
     assert not g.exact and g.count == len(gaps) and g.total == int(gaps.sum())
     s = g.stats_ms()
@@ -111,7 +111,7 @@ def test_retained_memory_stops_growing_at_the_cap():
     for i in range(200):
         v = rng.integers(1, 10**12, 1000)
         d.add(np.arange(i * 1000, (i + 1) * 1000), v)
-        g.pending.update(zip(v.tolist(), [1] * 1000, strict=True))
+        g.add(dict.fromkeys(v.tolist(), 1))
         g.fold()
         sizes.append((d.nbytes(), g.nbytes()))
     hist_bytes = NUM_BUCKETS * 8
