@@ -6,8 +6,8 @@ per-request table (`SimResult.columns`); without, it is folded every `CHUNK` row
 `RequestAggregates` (exact counts and sums, and one `Distribution` per latency: exact up to
 `distribution.EXACT_CAP` values, then a histogram with bounded relative error) and dropped, so
 memory grows with the requests in flight, not with the run. Inter-token latency is kept as
-{gap_ns: count} (`GapCounts`), exact up to `EXACT_CAP` distinct gaps; its percentiles are computed
-as `np.percentile` would compute them on the expanded array.
+distinct gaps and their counts (`GapCounts`; without rows, exact up to `EXACT_CAP` distinct gaps);
+its percentiles are computed as `np.percentile` would compute them on the expanded array.
 """
 
 from __future__ import annotations
@@ -155,8 +155,10 @@ def _fmt_ns(ns: int, unit_digits: int) -> str:
 class Recorder:
     """Collects what a simulation measures, while it runs.
 
-    `keep_rows`: keep every completed request's row (`columns()`); without, rows are folded into
-    `aggregates` every `CHUNK` completions. `cap`: values each distribution keeps exactly.
+    `keep_rows`: keep every completed request's row (`columns()`) and every distinct inter-token
+    gap: everything exact, memory growing with the run. Without, rows are folded into `aggregates`
+    every `CHUNK` completions, and each distribution (inter-token gaps too) keeps `cap` values
+    exactly, then a histogram: memory bounded.
     """
 
     __slots__ = ("_csv", "_csv_instances", "_flush_cells", "_rows", "aggregates", "first_arrival_ns", "itl",
@@ -176,7 +178,7 @@ class Recorder:
         self._flush_cells = sys.maxsize if keep_rows else CHUNK * len(COLUMNS)
         # Inter-token gaps: a step's end appends (gap ns, tokens) pairs to `itl.buf` directly (the
         # hot path); completions fold the buffer into sorted distinct gaps once it is large.
-        self.itl = GapCounts(cap)
+        self.itl = GapCounts(None if keep_rows else cap)
         self._csv = csv_file
         self._csv_instances = instance_names
         self.submitted = 0
@@ -420,9 +422,10 @@ class SimResult:
         return (c["finish_ns"][multi] - c["first_token_ns"][multi]) / (c["output_tokens"][multi] - 1)
 
     def summary(self) -> dict[str, Any]:
-        """Metrics, throughput and counts. Percentiles are exact when the rows were kept or each
-        distribution stayed within its cap; otherwise the metric carries `percentiles_rel_error`
-        (their bound, relative: `distribution.REL_ERROR`)."""
+        """Metrics, throughput and counts. Percentiles are exact when the rows were kept, or when
+        a distribution stayed within its cap (`distribution.EXACT_CAP` values; distinct gaps for
+        ITL); past it the metric's percentiles come from a histogram and the metric carries
+        `percentiles_rel_error`, their relative error bound (`distribution.REL_ERROR`)."""
         agg = self.aggregates
         completed = agg.completed
         span_ns = agg.last_finish_ns - self.first_arrival_ns if completed else 0

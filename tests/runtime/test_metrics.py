@@ -169,6 +169,7 @@ def test_past_the_cap_the_summary_is_approximate_and_says_so(monkeypatch):
     spec, wl = _specs()["four-preempting"]
     exact = simulate(spec, [(wl, "r")]).summary()
     monkeypatch.setattr(simulator, "Recorder", partial(Recorder, cap=50))
+    assert simulate(spec, [(wl, "r")]).summary() == exact  # with rows kept, everything stays exact
     approx = simulate(spec, [(wl, "r")], keep_requests=False).summary()
     for metric in ("ttft_ms", "tpot_ms", "e2e_ms", "queue_ms", "itl_ms"):
         a, e = approx["metrics"][metric], exact["metrics"][metric]
