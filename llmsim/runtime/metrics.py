@@ -162,7 +162,7 @@ class Recorder:
     """
 
     __slots__ = ("_csv", "_csv_instances", "_flush_cells", "_rows", "aggregates", "first_arrival_ns", "itl",
-                 "keep_rows", "rejected_ids", "submitted", "timeline")
+                 "keep_rows", "rejected", "rejected_ids", "submitted", "timeline")
 
     def __init__(
         self,
@@ -183,7 +183,8 @@ class Recorder:
         self._csv_instances = instance_names
         self.submitted = 0
         self.first_arrival_ns = -1
-        self.rejected_ids: list[int] = []
+        self.rejected = 0
+        self.rejected_ids = array("q") if keep_rows else None  # (ids are per-request rows too)
         self.timeline = timeline
         if csv_file is not None:
             csv_file.write(CSV_HEADER)
@@ -196,7 +197,9 @@ class Recorder:
             self.timeline.point(ARRIVAL, req.arrival_ns)
 
     def reject(self, req: Request) -> None:
-        self.rejected_ids.append(req.rid)
+        self.rejected += 1
+        if self.rejected_ids is not None:
+            self.rejected_ids.append(req.rid)
         if self.timeline is not None:  # rejected when it arrives
             self.timeline.point(REJECTION, req.arrival_ns)
 
@@ -305,7 +308,7 @@ class SimResult:
         *,
         instance_names: tuple[str, ...],
         submitted: int,
-        rejected_ids: np.ndarray,
+        rejected_ids: np.ndarray | None,
         num_preempted: int,
         num_preemptions: int,
         first_arrival_ns: int,
@@ -327,6 +330,7 @@ class SimResult:
         speculative: dict[str, Any] | None = None,
         aggregates: RequestAggregates | None = None,
         itl: GapCounts | None = None,
+        num_rejected: int | None = None,
     ) -> None:
         if columns is None and aggregates is None:
             raise ValueError("a SimResult needs its per-request columns or its aggregates")
@@ -337,7 +341,10 @@ class SimResult:
         self.itl_counts = itl_counts
         self.instance_names = instance_names
         self.submitted = submitted
-        self.rejected_ids = rejected_ids
+        self._rejected_ids = rejected_ids
+        if num_rejected is None:
+            num_rejected = len(rejected_ids) if rejected_ids is not None else 0
+        self.num_rejected = num_rejected
         self.num_preempted = num_preempted  # requests preempted at least once
         self.num_preemptions = num_preemptions  # preemption events
         self.first_arrival_ns = first_arrival_ns
@@ -364,6 +371,13 @@ class SimResult:
         if self._columns is None:
             raise RowsNotKept()
         return self._columns
+
+    @property
+    def rejected_ids(self) -> np.ndarray:
+        """Ids of the rejected requests; `RowsNotKept` if the run kept no per-request rows."""
+        if self._rejected_ids is None:
+            raise RowsNotKept()
+        return self._rejected_ids
 
     @property
     def keeps_requests(self) -> bool:
@@ -456,7 +470,7 @@ class SimResult:
                 "completed": completed,
                 "preempted": self.num_preempted,
                 "preemptions": self.num_preemptions,
-                "rejected": len(self.rejected_ids),
+                "rejected": self.num_rejected,
                 "swapped": self.num_swapped,
             },
             "prefix_cache": {

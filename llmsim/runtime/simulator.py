@@ -266,7 +266,7 @@ class _Simulation:
     def _progress(self, total: int, max_time_ns: int | None, done: bool) -> Progress:
         rec = self.recorder
         return Progress(self.engine.now, self.engine.events, rec.submitted, rec.completed,
-                        len(rec.rejected_ids), total, max_time_ns, done)
+                        rec.rejected, total, max_time_ns, done)
 
 
 def simulate(
@@ -334,7 +334,8 @@ def simulate(
         itl=recorder.itl,
         instance_names=tuple(i.name for i in instances),
         submitted=sim.recorder.submitted,
-        rejected_ids=np.array(sim.recorder.rejected_ids, dtype=np.int64),
+        rejected_ids=None if recorder.rejected_ids is None else np.array(recorder.rejected_ids, dtype=np.int64),
+        num_rejected=recorder.rejected,
         num_preempted=sum(i.preempted_requests for i in instances),
         num_preemptions=sum(i.preemptions for i in instances),
         first_arrival_ns=sim.recorder.first_arrival_ns,

@@ -152,7 +152,8 @@ def test_rows_not_kept_are_an_error_not_an_empty_table():
     spec, wl = _specs()["one"]
     result = simulate(spec, [(wl, "r")], keep_requests=False)
     assert not result.keeps_requests
-    for read in (lambda: result.columns, lambda: result.finish_ns, result.ttft_ns, result.tpot_ns):
+    for read in (lambda: result.columns, lambda: result.finish_ns, lambda: result.rejected_ids, result.ttft_ns,
+                 result.tpot_ns):
         with pytest.raises(RowsNotKept, match=r"keep_requests=True"):
             read()
     with pytest.raises(AttributeError):
