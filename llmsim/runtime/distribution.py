@@ -227,11 +227,14 @@ class GapCounts:
     of distinct values, which past `cap` distinct values become a `LogHistogram`. Exact count, sum,
     min and max throughout."""
 
-    __slots__ = ("_counts", "_hist", "_values", "buf", "cap", "count", "hi", "lo", "total")
+    __slots__ = ("_counts", "_hist", "_values", "buf", "cap", "count", "fold_at", "hi", "lo", "total")
 
     def __init__(self, cap: int | None = EXACT_CAP) -> None:
         self.cap = cap
         self.buf = array("q")
+        # Cells to buffer before the next fold: at least as many as the distinct values held, so
+        # merging (linear in what is held) costs O(1) per buffered pair, amortised.
+        self.fold_at = FOLD_CELLS
         self._values = np.zeros(0, dtype=np.int64)
         self._counts = np.zeros(0, dtype=np.int64)
         self._hist: LogHistogram | None = None
@@ -278,8 +281,10 @@ class GapCounts:
             self._hist = LogHistogram()
             self._hist.add(merged, summed)
             self._values = self._counts = np.zeros(0, dtype=np.int64)
+            self.fold_at = FOLD_CELLS
         else:
             self._values, self._counts = merged, summed
+            self.fold_at = max(FOLD_CELLS, 2 * len(merged))
 
     def samples(self) -> tuple[np.ndarray, np.ndarray]:
         """Distinct values (ascending) and their counts; past the cap, bucket midpoints (float64)."""
@@ -302,5 +307,5 @@ class GapCounts:
 
     def nbytes(self) -> int:
         """Bytes of the folded arrays (or histogram) retained; the buffer is folded by its owner
-        once it holds `FOLD_CELLS` cells."""
+        once it holds `fold_at` cells (at most twice the values held, or `FOLD_CELLS`)."""
         return self._values.nbytes + self._counts.nbytes + (self._hist.nbytes() if self._hist else 0)

@@ -21,7 +21,6 @@ import numpy as np
 
 from llmsim.runtime.distribution import (
     EXACT_CAP,
-    FOLD_CELLS,
     PERCENTILES,
     Distribution,
     GapCounts,
@@ -206,7 +205,7 @@ class Recorder:
     def add_itl(self, gaps: dict[int, int]) -> None:
         """A step's inter-token gaps other than its common one ({gap ns: tokens})."""
         self.itl.add(gaps)
-        if len(self.itl.buf) >= FOLD_CELLS:
+        if len(self.itl.buf) >= self.itl.fold_at:
             self.itl.fold()
 
     @property
@@ -236,7 +235,7 @@ class Recorder:
         )
         if len(rows._buf) >= self._flush_cells:
             self.flush()
-        if len(self.itl.buf) >= FOLD_CELLS:
+        if len(self.itl.buf) >= self.itl.fold_at:
             self.itl.fold()
         if self.timeline is not None:
             self.timeline.point(COMPLETION, now)
