@@ -55,7 +55,7 @@ def _progress() -> dict[str, Any]:
             out["simulated_s"] = engines[0].now / 1e9
         if len(recorders) == 1:
             out["submitted"] = recorders[0].submitted
-            out["completed"] = len(recorders[0].columns()["id"])
+            out["completed"] = recorders[0].completed
         if instances and all(hasattr(i, "steps") for i in instances):
             out["steps"] = sum(i.steps for i in instances)
     except Exception as exc:  # never lose the timing because of the progress report
@@ -104,7 +104,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         if profiler is not None:
             profiler.enable()
         try:
-            result = simulate(compiled.cluster, workloads, max_time_ns=sim_max)
+            # no per-request rows (only the summary is read), where the measured llmsim can say so
+            rows = {"keep_requests": False} if "keep_requests" in (simulate.__kwdefaults__ or {}) else {}
+            result = simulate(compiled.cluster, workloads, max_time_ns=sim_max, **rows)
         finally:
             if profiler is not None:
                 profiler.disable()

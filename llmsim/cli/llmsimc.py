@@ -110,11 +110,15 @@ def _run(args: argparse.Namespace) -> int:
     workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in spec.workloads.values()]
     sim = spec.simulation
     start = time.perf_counter()
+    reports = bool(args.json or args.html)
     with ProgressBar(out) as bar:  # shown on a terminal once the run passes a second
         result = simulate(compiled.cluster, workloads, max_time_ns=sim.max_time_ns if sim else None,
                           csv_path=args.csv, progress=bar if bar.enabled and not args.quiet else None,
                           # timelines only feed the JSON and HTML: a run that writes neither skips them
-                          timeline_buckets=DEFAULT_BUCKETS if args.json or args.html else 0)
+                          timeline_buckets=DEFAULT_BUCKETS if reports else 0,
+                          # per-request rows feed the JSON and HTML latency distributions and the
+                          # SLOs' per-request bounds; the terminal summary and the CSV need none
+                          keep_requests=reports or bool(spec.slos))
     wall_s = time.perf_counter() - start
     doc = results_document(compiled, result.summary(), wall_s, result=result)
     doc["slo"] = slo.evaluate(spec.slos, result, list(spec.workloads))

@@ -37,6 +37,7 @@ def print_summary(doc: dict[str, Any], console: Console, *, full: bool) -> None:
             f"TPOT mean {_ms(metrics['tpot_ms']['mean'])} ms; "
             f"throughput {thr['requests_per_s']:.2f} req/s, {thr['output_tokens_per_s']:,.0f} output tok/s"
         )
+        _print_approximation_note(doc, console)
         _print_fallback_warning(doc, console)
         return
 
@@ -90,6 +91,7 @@ def print_summary(doc: dict[str, Any], console: Console, *, full: bool) -> None:
             f"{mem['block_size']} tokens"
         )
     _print_energy(doc, console)
+    _print_approximation_note(doc, console)
     _print_fallback_warning(doc, console)
     sim = doc["sim"]
     console.print(f"[dim]{sim['events']:,} events, {sim.get('steps', 0):,} steps[/]")
@@ -124,6 +126,14 @@ def _print_serving(doc: dict[str, Any], console: Console) -> None:
                           f"{g['transfers']:,}", f"{g['bytes'] / 1e9:,.2f}", f"{g['busy_s']:,.1f}",
                           "-" if util is None else f"{100 * util:.2f} %")
         console.print(table)
+
+
+def _print_approximation_note(doc: dict[str, Any], console: Console) -> None:
+    """Metrics whose percentiles came from a histogram (a long run without per-request rows)."""
+    approx = {k: m["percentiles_rel_error"] for k, m in doc["metrics"].items() if "percentiles_rel_error" in m}
+    if approx:
+        console.print(f"note: percentiles of {', '.join(approx)} are within a relative "
+                      f"{max(approx.values()):g} of exact (too many samples to keep each one)", markup=False)
 
 
 def _print_fallback_warning(doc: dict[str, Any], console: Console) -> None:

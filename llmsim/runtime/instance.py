@@ -190,7 +190,7 @@ class Instance:
         self.preempted_requests = 0  # requests preempted for the first time here
         self.debug = debug
         self._recorder = recorder
-        self._itl = recorder.itl
+        self._itl = recorder.itl.buf  # flat (gap ns, tokens) pairs, folded by the recorder
         self._on_done = on_done
         self.timeline = recorder.timeline  # TimelineRecorder or None
 

@@ -1,23 +1,38 @@
-"""Metrics: per-request columns, inter-token gaps as weighted samples, and the summary.
+"""Metrics: per-request columns (when kept), streamed aggregates, inter-token gaps, the summary.
 
 Nothing per completed request stays in Python objects: a finished request's figures go into a row
-buffer that is packed into numpy chunks every `_CHUNK` rows (and, if asked, into a CSV line at
-once). Inter-token latency is kept as (gap_ns, count) pairs, one per distinct gap per step, so a run
-with a billion tokens stores a few numbers per step; its percentiles are computed exactly as
-`np.percentile` would compute them on the expanded array.
+buffer of int64 cells (and, if asked, into a CSV line at once). With `keep_rows` the buffer is the
+per-request table (`SimResult.columns`); without, it is folded every `CHUNK` rows into
+`RequestAggregates` (exact counts and sums, and one `Distribution` per latency: exact up to
+`distribution.EXACT_CAP` values, then a histogram with bounded relative error) and dropped, so
+memory grows with the requests in flight, not with the run. Inter-token latency is kept as
+distinct gaps and their counts (`GapCounts`; without rows, exact up to `EXACT_CAP` distinct gaps);
+its percentiles are computed as `np.percentile` would compute them on the expanded array.
 """
 
 from __future__ import annotations
 
 import io
-import math
+import sys
 from array import array
 from typing import Any
 
 import numpy as np
 
+from llmsim.runtime.distribution import (
+    EXACT_CAP,
+    PERCENTILES,
+    Distribution,
+    GapCounts,
+    empty_stats,
+    plain_stats,
+    weighted_percentile,
+)
 from llmsim.runtime.request import Request
 from llmsim.runtime.timeline import ARRIVAL, COMPLETION, REJECTION, Timeline, TimelineRecorder
+
+__all__ = ["COLUMNS", "PERCENTILES", "Recorder", "RequestAggregates", "RowsNotKept", "SimResult",
+           "weighted_percentile"]
 
 COLUMNS = (
     "id",
@@ -34,9 +49,18 @@ COLUMNS = (
     "kv_start_ns",
     "kv_done_ns",
 )
+_COL = {name: i for i, name in enumerate(COLUMNS)}
 CSV_HEADER = "id,instance,arrival_s,prompt_tokens,output_tokens,ttft_ms,tpot_ms,e2e_ms,queue_ms,preemptions\n"
-PERCENTILES = (50, 90, 95, 99)
-assert array("q").itemsize == 8, "metric rows and gaps are int64"
+CHUNK = 4096  # rows buffered before they are folded into the aggregates (rows not kept)
+assert array("q").itemsize == 8, "metric rows are int64"
+
+
+class RowsNotKept(RuntimeError):
+    """Per-request rows were asked for from a run that did not keep them."""
+
+    def __init__(self) -> None:
+        super().__init__("per-request rows were not kept: run simulate(..., keep_requests=True) to have "
+                         "SimResult.columns (the summary and the CSV file need no rows)")
 
 
 class _Rows:
@@ -58,6 +82,67 @@ class _Rows:
     def array(self) -> np.ndarray:
         return np.frombuffer(self._buf, dtype=np.int64).reshape(-1, self.width).copy()
 
+    def clear(self) -> None:
+        self._buf = array("q")
+
+
+class RequestAggregates:
+    """What the summary needs of the completed requests, added a table of rows (`COLUMNS`) at a
+    time: exact counts and token sums, the last finish, and one `Distribution` per latency."""
+
+    def __init__(self, cap: int | None = EXACT_CAP) -> None:
+        self.completed = 0
+        self.prompt_tokens = 0
+        self.output_tokens = 0
+        self.last_finish_ns = -1
+        self.kv_moved = 0
+        self.ttft = Distribution(np.int64, cap)
+        self.tpot = Distribution(np.float64, cap)
+        self.e2e = Distribution(np.int64, cap)
+        self.queue = Distribution(np.int64, cap)
+        self.kv_transfer = Distribution(np.int64, cap)
+        self.kv_wait = Distribution(np.int64, cap)
+
+    @classmethod
+    def of_columns(cls, columns: dict[str, np.ndarray]) -> RequestAggregates:
+        """Every request of a kept table, exactly (no cap)."""
+        agg = cls(cap=None)
+        agg.add_columns(columns)
+        return agg
+
+    def add(self, table: np.ndarray) -> None:
+        self.add_columns({name: table[:, i] for name, i in _COL.items()})
+
+    def add_columns(self, c: dict[str, np.ndarray]) -> None:
+        n = len(c["id"])
+        if n == 0:
+            return
+        rid = c["id"]
+        self.completed += n
+        self.prompt_tokens += int(c["prompt_tokens"].sum())
+        self.output_tokens += int(c["output_tokens"].sum())
+        self.last_finish_ns = max(self.last_finish_ns, int(c["finish_ns"].max()))
+        # The same array expressions as SimResult's per-request methods: the same values, bit for bit.
+        self.ttft.add(rid, c["first_token_ns"] - c["arrival_ns"])
+        self.e2e.add(rid, c["finish_ns"] - c["arrival_ns"])
+        self.queue.add(rid, c["first_scheduled_ns"] - c["arrival_ns"])
+        multi = c["output_tokens"] > 1
+        self.tpot.add(rid[multi], (c["finish_ns"][multi] - c["first_token_ns"][multi])
+                      / (c["output_tokens"][multi] - 1))
+        moved = c["kv_start_ns"] >= 0
+        if moved.any():
+            self.kv_moved += int(moved.sum())
+            self.kv_transfer.add(rid[moved], c["kv_done_ns"][moved] - c["kv_start_ns"][moved])
+            self.kv_wait.add(rid[moved], c["kv_start_ns"][moved] - c["first_token_ns"][moved])
+
+    @property
+    def exact(self) -> bool:
+        """Are all percentiles exact (no distribution past its cap)?"""
+        return all(d.exact for d in (self.ttft, self.tpot, self.e2e, self.queue, self.kv_transfer, self.kv_wait))
+
+    def nbytes(self) -> int:
+        return sum(d.nbytes() for d in (self.ttft, self.tpot, self.e2e, self.queue, self.kv_transfer, self.kv_wait))
+
 
 def _fmt_ns(ns: int, unit_digits: int) -> str:
     """An integer ns count in a unit of 10**unit_digits ns, written exactly."""
@@ -67,27 +152,38 @@ def _fmt_ns(ns: int, unit_digits: int) -> str:
 
 
 class Recorder:
-    """Collects what a simulation measures, while it runs."""
+    """Collects what a simulation measures, while it runs.
 
-    __slots__ = (
-        "_csv", "_csv_instances", "_rows", "first_arrival_ns", "itl", "rejected_ids", "submitted", "timeline"
-    )
+    `keep_rows`: keep every completed request's row (`columns()`) and every distinct inter-token
+    gap: everything exact, memory growing with the run. Without, rows are folded into `aggregates`
+    every `CHUNK` completions, and each distribution (inter-token gaps too) keeps `cap` values
+    exactly, then a histogram: memory bounded.
+    """
+
+    __slots__ = ("_csv", "_csv_instances", "_flush_cells", "_rows", "aggregates", "first_arrival_ns", "itl",
+                 "keep_rows", "rejected", "rejected_ids", "submitted", "timeline")
 
     def __init__(
         self,
         csv_file: io.TextIOBase | None = None,
         instance_names: tuple[str, ...] = (),
         timeline: TimelineRecorder | None = None,
+        keep_rows: bool = True,
+        cap: int | None = EXACT_CAP,
     ) -> None:
         self._rows = _Rows(len(COLUMNS))
-        # Inter-token gaps as flat (gap ns, tokens) pairs, in no particular order; a step's end appends
-        # its common gap here directly (the hot path), a C array of int64 that needs no packing.
-        self.itl = array("q")
+        self.keep_rows = keep_rows
+        self.aggregates = None if keep_rows else RequestAggregates(cap)
+        self._flush_cells = sys.maxsize if keep_rows else CHUNK * len(COLUMNS)
+        # Inter-token gaps: a step's end appends (gap ns, tokens) pairs to `itl.buf` directly (the
+        # hot path); completions fold the buffer into sorted distinct gaps once it is large.
+        self.itl = GapCounts(None if keep_rows else cap)
         self._csv = csv_file
         self._csv_instances = instance_names
         self.submitted = 0
         self.first_arrival_ns = -1
-        self.rejected_ids: list[int] = []
+        self.rejected = 0
+        self.rejected_ids = array("q") if keep_rows else None  # (ids are per-request rows too)
         self.timeline = timeline
         if csv_file is not None:
             csv_file.write(CSV_HEADER)
@@ -100,23 +196,27 @@ class Recorder:
             self.timeline.point(ARRIVAL, req.arrival_ns)
 
     def reject(self, req: Request) -> None:
-        self.rejected_ids.append(req.rid)
+        self.rejected += 1
+        if self.rejected_ids is not None:
+            self.rejected_ids.append(req.rid)
         if self.timeline is not None:  # rejected when it arrives
             self.timeline.point(REJECTION, req.arrival_ns)
+
+    def add_itl(self, gaps: dict[int, int]) -> None:
+        """A step's inter-token gaps other than its common one ({gap ns: tokens})."""
+        self.itl.add(gaps)
+        if len(self.itl.buf) >= self.itl.fold_at:
+            self.itl.fold()
 
     @property
     def completed(self) -> int:
         """Requests completed so far."""
-        return self._rows.count()
-
-    def add_itl(self, gaps: dict[int, int]) -> None:
-        itl = self.itl
-        for gap, n in gaps.items():
-            itl.append(gap)
-            itl.append(n)
+        folded = self.aggregates.completed if self.aggregates is not None else 0
+        return folded + self._rows.count()
 
     def complete(self, r: Request, now: int) -> None:
-        self._rows.append(
+        rows = self._rows
+        rows.append(
             (
                 r.rid,
                 r.workload,
@@ -133,6 +233,10 @@ class Recorder:
                 r.kv_done_ns,
             )
         )
+        if len(rows._buf) >= self._flush_cells:
+            self.flush()
+        if len(self.itl.buf) >= self.itl.fold_at:
+            self.itl.fold()
         if self.timeline is not None:
             self.timeline.point(COMPLETION, now)
         if self._csv is not None:
@@ -146,64 +250,35 @@ class Recorder:
                 f"{_fmt_ns(r.first_scheduled_ns - a, 6)},{r.preemptions}\n"
             )
 
+    def flush(self) -> None:
+        """Fold the buffered rows into the aggregates (rows not kept; no-op otherwise)."""
+        if self.aggregates is not None and self._rows.count():
+            self.aggregates.add(self._rows.array())
+            self._rows.clear()
+
     def columns(self) -> dict[str, np.ndarray]:
+        if not self.keep_rows:
+            raise RowsNotKept()
         table = self._rows.array()
         order = np.argsort(table[:, 0], kind="stable")  # by request id
         table = table[order]
         return {name: np.ascontiguousarray(table[:, i]) for i, name in enumerate(COLUMNS)}
 
     def itl_samples(self) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct inter-token gaps (ns, ascending) and how many times each occurred."""
-        pairs = np.frombuffer(self.itl, dtype=np.int64).reshape(-1, 2).copy()
-        if len(pairs) == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        values, inverse = np.unique(pairs[:, 0], return_inverse=True)
-        counts = np.zeros(len(values), dtype=np.int64)
-        np.add.at(counts, inverse, pairs[:, 1])
-        return values, counts
+        """Distinct inter-token gaps (ns, ascending) and how many times each occurred (past the
+        cap: histogram bucket midpoints, float64)."""
+        return self.itl.samples()
 
 
-# -- percentiles ----------------------------------------------------------------------------------
+# -- the summary's figures (distribution.py) --------------------------------------------------------
 
-
-def weighted_percentile(sorted_values: np.ndarray, counts: np.ndarray, q: float) -> float:
-    """`np.percentile(np.repeat(sorted_values, counts), q)` (method 'linear') without the repeat.
-
-    Follows numpy's arithmetic step by step (virtual index (n-1)*q/100, floor, lerp with the
-    gamma >= 0.5 branch) so the result is bit-identical.
-    """
-    n = int(counts.sum())
-    if n == 0:
-        return math.nan
-    virtual = np.float64(n - 1) * (np.float64(q) / np.float64(100))
-    cum = np.cumsum(counts)
-    if virtual >= n - 1:
-        return float(sorted_values[-1])
-    if virtual < 0:
-        return float(sorted_values[0])
-    prev = int(np.floor(virtual))
-    gamma = virtual - np.float64(prev)
-    a = np.float64(sorted_values[int(np.searchsorted(cum, prev, side="right"))])
-    b = np.float64(sorted_values[int(np.searchsorted(cum, prev + 1, side="right"))])
-    diff = b - a
-    if gamma >= 0.5:
-        return float(b - diff * (np.float64(1) - gamma))
-    return float(a + diff * gamma)
-
-
-def _stats(values_ms: np.ndarray) -> dict[str, float | None]:
-    if len(values_ms) == 0:
-        return {"mean": None, **{f"p{q}": None for q in PERCENTILES}}
-    out: dict[str, float | None] = {"mean": float(np.mean(values_ms))}
-    for q, v in zip(PERCENTILES, np.percentile(values_ms, PERCENTILES)):
-        out[f"p{q}"] = float(v)
-    return out
+_stats = plain_stats
 
 
 def _weighted_stats(values_ns: np.ndarray, counts: np.ndarray) -> dict[str, float | None]:
     n = int(counts.sum())
     if n == 0:
-        return {"mean": None, **{f"p{q}": None for q in PERCENTILES}}
+        return empty_stats()
     if int(values_ns.max()) * n < 2**62:
         total_ns = int(np.dot(values_ns, counts))
     else:  # exact in Python integers
@@ -216,17 +291,23 @@ def _weighted_stats(values_ns: np.ndarray, counts: np.ndarray) -> dict[str, floa
 
 
 class SimResult:
-    """What a simulation measured: per-request columns and the summary derived from them."""
+    """What a simulation measured: the summary and, if kept, per-request columns.
+
+    `columns` None (the run did not keep rows): the summary comes from `aggregates`, and reading
+    `columns` (or a column, or a per-request method) raises `RowsNotKept`. `itl`, when given, is
+    the run's `GapCounts` (the summary's `itl_ms` comes from it); `itl_values_ns` and `itl_counts`
+    are its samples.
+    """
 
     def __init__(
         self,
-        columns: dict[str, np.ndarray],
+        columns: dict[str, np.ndarray] | None,
         itl_values_ns: np.ndarray,
         itl_counts: np.ndarray,
         *,
         instance_names: tuple[str, ...],
         submitted: int,
-        rejected_ids: np.ndarray,
+        rejected_ids: np.ndarray | None,
         num_preempted: int,
         num_preemptions: int,
         first_arrival_ns: int,
@@ -246,13 +327,23 @@ class SimResult:
         kv_tiers: dict[str, Any] | None = None,
         links: dict[str, Any] | None = None,
         speculative: dict[str, Any] | None = None,
+        aggregates: RequestAggregates | None = None,
+        itl: GapCounts | None = None,
+        num_rejected: int | None = None,
     ) -> None:
-        self.columns = columns
+        if columns is None and aggregates is None:
+            raise ValueError("a SimResult needs its per-request columns or its aggregates")
+        self._columns = columns
+        self._aggregates = aggregates
+        self._itl = itl
         self.itl_values_ns = itl_values_ns
         self.itl_counts = itl_counts
         self.instance_names = instance_names
         self.submitted = submitted
-        self.rejected_ids = rejected_ids
+        self._rejected_ids = rejected_ids
+        if num_rejected is None:
+            num_rejected = len(rejected_ids) if rejected_ids is not None else 0
+        self.num_rejected = num_rejected
         self.num_preempted = num_preempted  # requests preempted at least once
         self.num_preemptions = num_preemptions  # preemption events
         self.first_arrival_ns = first_arrival_ns
@@ -273,16 +364,42 @@ class SimResult:
         self.links = links or {}
         self.speculative = speculative  # speculative decoding counts (speculative_summary), or None
 
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        """Per-request columns (`COLUMNS`), ordered by request id; `RowsNotKept` if not kept."""
+        if self._columns is None:
+            raise RowsNotKept()
+        return self._columns
+
+    @property
+    def rejected_ids(self) -> np.ndarray:
+        """Ids of the rejected requests; `RowsNotKept` if the run kept no per-request rows."""
+        if self._rejected_ids is None:
+            raise RowsNotKept()
+        return self._rejected_ids
+
+    @property
+    def keeps_requests(self) -> bool:
+        return self._columns is not None
+
+    @property
+    def aggregates(self) -> RequestAggregates:
+        """The summary's inputs: the run's streamed aggregates, or (rows kept) all rows, exactly."""
+        if self._aggregates is None:
+            self._aggregates = RequestAggregates.of_columns(self.columns)
+        return self._aggregates
+
     def __getattr__(self, name: str) -> np.ndarray:
         # result.arrival_ns, result.finish_ns, ...: the per-request columns, ordered by request id.
-        columns = self.__dict__.get("columns")
-        if columns is not None and name in columns:
-            return columns[name]
+        if name in _COL and not name.startswith("_"):
+            return self.columns[name]
         raise AttributeError(name)
 
     @property
     def completed(self) -> int:
-        return len(self.columns["id"])
+        if self._columns is not None:
+            return len(self._columns["id"])
+        return self.aggregates.completed
 
     # -- derived per-request metrics (ns, int64 or float64), one entry per completed request -------
 
@@ -318,27 +435,33 @@ class SimResult:
         return (c["finish_ns"][multi] - c["first_token_ns"][multi]) / (c["output_tokens"][multi] - 1)
 
     def summary(self) -> dict[str, Any]:
-        c = self.columns
-        completed = self.completed
-        span_ns = int(c["finish_ns"].max()) - self.first_arrival_ns if completed else 0
+        """Metrics, throughput and counts. Percentiles are exact when the rows were kept, or when
+        a distribution stayed within its cap (`distribution.EXACT_CAP` values; distinct gaps for
+        ITL); past it the metric's percentiles come from a histogram and the metric carries
+        `percentiles_rel_error`, their relative error bound (`distribution.REL_ERROR`)."""
+        agg = self.aggregates
+        completed = agg.completed
+        span_ns = agg.last_finish_ns - self.first_arrival_ns if completed else 0
         if not completed:
             throughput = {"requests_per_s": 0.0, "input_tokens_per_s": 0.0, "output_tokens_per_s": 0.0}
         elif span_ns > 0:
             span_s = span_ns / 1e9
             throughput = {
                 "requests_per_s": completed / span_s,
-                "input_tokens_per_s": int(c["prompt_tokens"].sum()) / span_s,
-                "output_tokens_per_s": int(c["output_tokens"].sum()) / span_s,
+                "input_tokens_per_s": agg.prompt_tokens / span_s,
+                "output_tokens_per_s": agg.output_tokens / span_s,
             }
         else:  # everything completed at the instant it arrived (zero-time steps): no rate
             throughput = {"requests_per_s": None, "input_tokens_per_s": None, "output_tokens_per_s": None}
+        itl = (self._itl.stats_ms() if self._itl is not None
+               else _weighted_stats(self.itl_values_ns, self.itl_counts))
         return {
             "metrics": {
-                "ttft_ms": _stats(self.ttft_ns() / 1e6),
-                "tpot_ms": _stats(self.tpot_ns() / 1e6),
-                "itl_ms": _weighted_stats(self.itl_values_ns, self.itl_counts),
-                "e2e_ms": _stats(self.e2e_ns() / 1e6),
-                "queue_ms": _stats(self.queue_ns() / 1e6),
+                "ttft_ms": agg.ttft.stats_ms(),
+                "tpot_ms": agg.tpot.stats_ms(),
+                "itl_ms": itl,
+                "e2e_ms": agg.e2e.stats_ms(),
+                "queue_ms": agg.queue.stats_ms(),
             },
             "throughput": throughput,
             "requests": {
@@ -346,7 +469,7 @@ class SimResult:
                 "completed": completed,
                 "preempted": self.num_preempted,
                 "preemptions": self.num_preemptions,
-                "rejected": len(self.rejected_ids),
+                "rejected": self.num_rejected,
                 "swapped": self.num_swapped,
             },
             "prefix_cache": {
@@ -364,13 +487,12 @@ class SimResult:
     def _disaggregation(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.disaggregated:
-            c = self.columns
-            moved = c["kv_start_ns"] >= 0
+            agg = self.aggregates
             out["kv_transfer"] = {
-                "requests": int(moved.sum()),
+                "requests": agg.kv_moved,
                 "bytes_per_link": self.kv_transfer_bytes,
-                "time_ms": _stats(self.kv_transfer_ns() / 1e6),
-                "wait_ms": _stats(self.kv_wait_ns() / 1e6),
+                "time_ms": agg.kv_transfer.stats_ms(),
+                "wait_ms": agg.kv_wait.stats_ms(),
             }
         if self.kv_tiers:
             out["kv_tiers"] = self.kv_tiers

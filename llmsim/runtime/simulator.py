@@ -132,6 +132,7 @@ class _Simulation:
         seed: int,
         timeline_buckets: int = DEFAULT_BUCKETS,
         max_time_ns: int | None = None,
+        keep_requests: bool = True,
     ) -> None:
         self.engine = Engine()
         self.debug = debug
@@ -143,7 +144,7 @@ class _Simulation:
             last_arrival = min(last_arrival, max_time_ns)
         self.timeline = (TimelineRecorder(cluster.instances, timeline_buckets, max_time_ns, last_arrival)
                          if timeline_buckets else None)
-        self.recorder = Recorder(csv_file, tuple(s.name for s in cluster.instances), self.timeline)
+        self.recorder = Recorder(csv_file, tuple(s.name for s in cluster.instances), self.timeline, keep_requests)
         self.network = TransferNetwork(self.engine, self.timeline)
         self.tiers: list[KVTier] = []
         shared: dict[str, KVTier] = {}
@@ -265,7 +266,7 @@ class _Simulation:
     def _progress(self, total: int, max_time_ns: int | None, done: bool) -> Progress:
         rec = self.recorder
         return Progress(self.engine.now, self.engine.events, rec.submitted, rec.completed,
-                        len(rec.rejected_ids), total, max_time_ns, done)
+                        rec.rejected, total, max_time_ns, done)
 
 
 def simulate(
@@ -278,6 +279,7 @@ def simulate(
     seed: int | None = None,
     timeline_buckets: int = DEFAULT_BUCKETS,
     progress: Callable[[Progress], None] | None = None,
+    keep_requests: bool = True,
 ) -> SimResult:
     """Run the workloads (each bound to a router name) on the cluster.
 
@@ -287,7 +289,11 @@ def simulate(
     seeds the routers that draw random numbers and the acceptance of speculative drafts;
     `timeline_buckets` bounds the resolution of `SimResult.timeline`
     (0: no timeline); `progress` is called with a `Progress` about every 0.1 s of wall-clock time
-    and once at the end (it does not change the results).
+    and once at the end (it does not change the results). `keep_requests` keeps one row per
+    completed request (`SimResult.columns`, the per-request methods); False keeps none, so memory
+    does not grow with completed requests: the summary then comes from streamed aggregates (exact
+    up to `distribution.EXACT_CAP` requests, then percentiles within `distribution.REL_ERROR`)
+    and the CSV file is written as usual.
     """
     wall0 = time.perf_counter()
     csv_file = None
@@ -302,7 +308,7 @@ def simulate(
     collecting = gc.isenabled()
     try:
         sim = _Simulation(cluster, workloads, csv_file, debug, cluster.seed if seed is None else seed,
-                          timeline_buckets, max_time_ns)
+                          timeline_buckets, max_time_ns, keep_requests)
         gc.disable()
         sim.run(max_time_ns, progress)
     finally:
@@ -310,7 +316,9 @@ def simulate(
             gc.enable()
         if csv_file is not None:
             csv_file.close()
-    itl_values, itl_counts = sim.recorder.itl_samples()
+    recorder = sim.recorder
+    recorder.flush()
+    itl_values, itl_counts = recorder.itl_samples()
     instances = sim.instances
     sim.network.finish(sim.engine.now)
     timeline = None
@@ -319,12 +327,15 @@ def simulate(
         timeline = sim.timeline.finish(max_time_ns if cut else sim.engine.now,  # type: ignore[arg-type]
                                        [i.preemptions for i in instances])
     return SimResult(
-        sim.recorder.columns(),
+        recorder.columns() if keep_requests else None,
         itl_values,
         itl_counts,
+        aggregates=recorder.aggregates,
+        itl=recorder.itl,
         instance_names=tuple(i.name for i in instances),
         submitted=sim.recorder.submitted,
-        rejected_ids=np.array(sim.recorder.rejected_ids, dtype=np.int64),
+        rejected_ids=None if recorder.rejected_ids is None else np.array(recorder.rejected_ids, dtype=np.int64),
+        num_rejected=recorder.rejected,
         num_preempted=sum(i.preempted_requests for i in instances),
         num_preemptions=sum(i.preemptions for i in instances),
         first_arrival_ns=sim.recorder.first_arrival_ns,

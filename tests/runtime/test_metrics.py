@@ -112,3 +112,71 @@ def test_weighted_percentile_is_numpy_percentile_on_the_expanded_array(pairs, q)
     counts = np.array([c for _, c in pairs], dtype=np.int64)
     expected = np.percentile(np.repeat(values, counts), q)
     assert weighted_percentile(values, counts, q) == expected
+
+
+# -- keep_requests=False: the summary from streamed aggregates ---------------------------------------
+
+
+def _specs():
+    from .test_disagg import disagg
+
+    rng = np.random.default_rng(11)
+    n = 400
+    wl = Workload.from_arrays(rng.integers(1, 600, n), rng.integers(1, 80, n),
+                              np.cumsum(rng.integers(0, 3_000_000, n)))
+    return {
+        "one": (cluster(instance(0)), wl),
+        "four-preempting": (cluster(*[instance(i, num_kv_blocks=40) for i in range(4)], policy="least_loaded"), wl),
+        "disaggregated": (disagg(2, 2), wl),
+    }
+
+
+@pytest.mark.parametrize("name", ["one", "four-preempting", "disaggregated"])
+def test_the_summary_is_the_same_with_and_without_rows(name, monkeypatch, tmp_path):
+    from llmsim.runtime import metrics
+
+    spec, wl = _specs()[name]
+    kept = simulate(spec, [(wl, "r")], csv_path=tmp_path / "a.csv")
+    monkeypatch.setattr(metrics, "CHUNK", 7)  # fold in many small chunks
+    streamed = simulate(spec, [(wl, "r")], csv_path=tmp_path / "b.csv", keep_requests=False)
+    assert streamed.summary() == kept.summary()
+    assert streamed.completed == kept.completed
+    assert np.array_equal(streamed.itl_values_ns, kept.itl_values_ns)
+    assert np.array_equal(streamed.itl_counts, kept.itl_counts)
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()  # the CSV is written either way
+
+
+def test_rows_not_kept_are_an_error_not_an_empty_table():
+    from llmsim.runtime.metrics import RowsNotKept
+
+    spec, wl = _specs()["one"]
+    result = simulate(spec, [(wl, "r")], keep_requests=False)
+    assert not result.keeps_requests
+    for read in (lambda: result.columns, lambda: result.finish_ns, lambda: result.rejected_ids, result.ttft_ns,
+                 result.tpot_ns):
+        with pytest.raises(RowsNotKept, match=r"keep_requests=True"):
+            read()
+    with pytest.raises(AttributeError):
+        result.no_such_column  # noqa: B018
+
+
+def test_past_the_cap_the_summary_is_approximate_and_says_so(monkeypatch):
+    from functools import partial
+
+    from llmsim.runtime import simulator
+    from llmsim.runtime.distribution import REL_ERROR
+    from llmsim.runtime.metrics import Recorder
+
+    spec, wl = _specs()["four-preempting"]
+    exact = simulate(spec, [(wl, "r")]).summary()
+    monkeypatch.setattr(simulator, "Recorder", partial(Recorder, cap=50))
+    assert simulate(spec, [(wl, "r")]).summary() == exact  # with rows kept, everything stays exact
+    approx = simulate(spec, [(wl, "r")], keep_requests=False).summary()
+    for metric in ("ttft_ms", "tpot_ms", "e2e_ms", "queue_ms", "itl_ms"):
+        a, e = approx["metrics"][metric], exact["metrics"][metric]
+        assert a.pop("percentiles_rel_error") == REL_ERROR
+        assert "percentiles_rel_error" not in e
+        assert a["mean"] == pytest.approx(e["mean"], rel=1e-12)
+        for q in (50, 90, 95, 99):
+            assert abs(a[f"p{q}"] - e[f"p{q}"]) <= REL_ERROR * abs(e[f"p{q}"]) * (1 + 1e-9), (metric, q)
+    assert {k: v for k, v in approx.items() if k != "metrics"} == {k: v for k, v in exact.items() if k != "metrics"}

@@ -53,6 +53,8 @@ def test_rejected_requests_are_counted_not_dropped():
     }
     assert list(result.rejected_ids) == [2, 3]
     assert list(result.id) == [0, 1]
+    without_rows = simulate(cluster(spec), [(wl, "r")], debug=True, keep_requests=False)
+    assert without_rows.summary() == result.summary()  # the count is kept, the ids are not
 
 
 def test_closed_loop_keeps_at_most_n_requests_in_flight():
