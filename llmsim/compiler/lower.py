@@ -20,9 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from llmsim.compiler.layerwise import DENSE_OPS, SEQUENCE_OPS, LayerwiseAttention, find_tables
@@ -41,6 +40,9 @@ from llmsim.compiler.ops import (
 )
 from llmsim.compiler.topology import LinkModel, Topology
 from llmsim.runtime.batch import BatchShape
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 # How tokens are spread over experts when the MoE table is read. aiconfigurator, whose collectors
 # measured these tables, prices MoE with power-law routing by default (its `workload_distribution`
