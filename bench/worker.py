@@ -23,8 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import own_peak_rss_mb
-
 T_START = time.perf_counter()
 
 
@@ -134,6 +132,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         )
     if profiler is not None:
         profiler.dump_stats(job["profile"])
+    from bench.measure import own_peak_rss_mb  # here: the harness's imports are not llmsim's start-up
+
     out["own_peak_rss_mb"] = own_peak_rss_mb()
     out["process_s"] = time.perf_counter() - T_START
     return out

@@ -10,16 +10,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 
-@dataclass
 class Inputs:
     """The files one compile read (absolute path -> sha256 of their bytes) and the paths it resolved."""
 
-    read: dict[str, str] = field(default_factory=dict)
-    resolved: set[str] = field(default_factory=set)
+    def __init__(self) -> None:
+        self.read: dict[str, str] = {}
+        self.resolved: set[str] = set()
 
 
 _ACTIVE: list[Inputs] = []
