@@ -62,10 +62,28 @@ def _progress() -> dict[str, Any]:
     return out
 
 
+def _compile_file() -> Any:
+    """`llmsim.cache.compile_file`, or for an llmsim from before the cache (`--llmsim-rev`) the same
+    two steps uncached."""
+    try:
+        from llmsim.cache import compile_file
+    except ImportError:
+        from llmsim.compiler import compile_spec
+        from llmsim.hwdb.locate import default_paths
+        from llmsim.lang import load_spec
+
+        def compile_file(path: Path, *, search_paths: list[Path]) -> tuple[Any, Any]:
+            hwdb = default_paths([])
+            spec = load_spec(path, search_paths=search_paths, hwdb_paths=hwdb)
+            return spec, compile_spec(spec, hwdb_paths=hwdb)
+
+    return compile_file
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Compile and simulate the job's spec; the measurements as a JSON-able dict."""
     t0 = time.perf_counter()
-    from llmsim.cache import compile_file
+    compile_file = _compile_file()
     from llmsim.runtime import build_workload, simulate
 
     t1 = time.perf_counter()
