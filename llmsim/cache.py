@@ -126,6 +126,11 @@ def _store(file: Path, manifest: dict[str, Any], caught: list[tuple[str, str]], 
         entry = safepickle.dumps((FORMAT, manifest, caught, safepickle.dumps(result)))
     except Exception:  # something in this spec does not pickle: run it uncached
         return
+    _write(file, entry)
+
+
+def _write(file: Path, data: bytes) -> None:
+    """Write `file` (in a 0700 folder under the cache folder) atomically: a reader sees all or nothing."""
     try:
         file.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         file.parent.mkdir(mode=0o700, exist_ok=True)
@@ -134,13 +139,29 @@ def _store(file: Path, manifest: dict[str, Any], caught: list[tuple[str, str]], 
         fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".pickle")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(entry)
+                f.write(data)
             os.replace(tmp, file)
         except BaseException:
             os.unlink(tmp)
             raise
     except OSError:  # a read-only or full cache folder costs speed, never a run
         return
+
+
+def load_data(kind: str, key: str) -> Any:
+    """Plain data (dicts, lists, strings, numbers) stored by `store_data`; None if absent or unreadable.
+    For llmsim's own derived data, such as the parser's tables (`llmsim.lang.parser`)."""
+    if not enabled():
+        return None
+    try:
+        return safepickle.loads((cache_dir() / kind / f"{key}.pickle").read_bytes(), packages=())
+    except Exception:  # missing, corrupted, or not plain data: the caller rebuilds it
+        return None
+
+
+def store_data(kind: str, key: str, data: Any) -> None:
+    if enabled():
+        _write(cache_dir() / kind / f"{key}.pickle", safepickle.dumps(data))
 
 
 _CATEGORIES = {c.__name__: c for c in (UserWarning, DeprecationWarning, RuntimeWarning, FutureWarning)}
