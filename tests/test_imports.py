@@ -38,3 +38,10 @@ def test_a_cached_compile_loads_no_compiler_libraries(tmp_path: Path):
     assert not warm & set(HEAVY), sorted(warm & set(HEAVY))
     graph = imported_after(run + "compiled.plans['main'].graph.number_of_nodes()\n", tmp_path)
     assert "networkx" in graph  # the graph is still there, loaded when asked for
+
+
+def test_llmsimc_on_a_cached_spec_loads_no_compiler_libraries(tmp_path: Path):
+    run = f"from llmsim.cli.llmsimc import main\nmain([{str(SPEC)!r}, '-q'])\n"
+    imported_after(run, tmp_path)  # compiles and fills the cache
+    warm = imported_after(run, tmp_path)
+    assert not warm & {"networkx", "lark", "yaml", "jinja2", "matplotlib"}, sorted(warm)
