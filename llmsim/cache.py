@@ -12,12 +12,14 @@ raised again on a hit, so a hit prints what a miss prints.
 
 Entries live in `$LLMSIM_CACHE_DIR`, else `$XDG_CACHE_HOME/llmsim`, else `~/.cache/llmsim` (folder
 mode 0700), written atomically; an unreadable or corrupted entry is ignored and rebuilt. `llmsimc
---no-cache` or `LLMSIM_NO_CACHE=1` turns the cache off. Loading uses `llmsim.safepickle`: a cache
-entry can build llmsim's classes and plain data, nothing else.
+--no-cache` or `LLMSIM_NO_CACHE=1` turns the cache off. The folder keeps the MAX_ENTRIES most
+recently used compiled specs. Loading uses `llmsim.safepickle`: a cache entry can build llmsim's
+classes and plain data, nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 ENV_DIR = "LLMSIM_CACHE_DIR"
 ENV_OFF = "LLMSIM_NO_CACHE"
 FORMAT = 1  # bump when the layout of an entry changes
+MAX_ENTRIES = 200  # compiled specs kept (under 1 MB each); the least recently used go first
 _PACKAGE = Path(__file__).resolve().parent
 _SOURCE_SUFFIXES = (".py", ".lark", ".llms", ".json", ".csv", ".yaml")
 
@@ -127,6 +130,17 @@ def _store(file: Path, manifest: dict[str, Any], caught: list[tuple[str, str]], 
     except Exception:  # something in this spec does not pickle: run it uncached
         return
     _write(file, entry)
+    _trim(file.parent, MAX_ENTRIES)
+
+
+def _trim(folder: Path, keep: int) -> None:
+    """Delete all but the `keep` most recently used entries of `folder`."""
+    try:
+        entries = sorted(folder.glob("*.pickle"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
+        for old in entries[keep:]:
+            old.unlink(missing_ok=True)
+    except OSError:  # another process trimming at the same time: it is done next time
+        return
 
 
 def _write(file: Path, data: bytes) -> None:
@@ -197,6 +211,8 @@ def compile_file(
         hit = _load(file, hwdb)
         if hit is not None:
             result, caught = hit
+            with contextlib.suppress(OSError):
+                os.utime(file)  # recently used: kept longest when the folder is trimmed
             _replay(caught)
             return result
     with inputs.recording() as rec, warnings.catch_warnings(record=True) as seen:

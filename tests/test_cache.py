@@ -268,3 +268,14 @@ def test_source_fingerprint_changes_with_an_edit(tmp_path: Path, monkeypatch: py
         assert cache.source_fingerprint() != before
     finally:
         cache.source_fingerprint.cache_clear()
+
+
+def test_the_folder_keeps_the_most_recently_used_entries(tmp_path: Path):
+    folder = tmp_path / "compiled"
+    folder.mkdir()
+    for i in range(5):
+        f = folder / f"{i}.pickle"
+        f.write_bytes(b"x")
+        os.utime(f, ns=(i * 10**9, i * 10**9))
+    cache._trim(folder, 3)
+    assert sorted(f.name for f in folder.iterdir()) == ["2.pickle", "3.pickle", "4.pickle"]
