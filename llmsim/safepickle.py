@@ -1,14 +1,17 @@
 """Pickle for compiled specs: a spec is data, so loading one may build llmsim's own classes and a short
 list of plain data types, and never calls anything else (no `os.system`, no `getattr` chains).
 
-`dumps` writes bound methods of llmsim objects (a cost model holds its tables' lookup methods) as
-`(_bound_method, (obj, name))` instead of pickle's `getattr`, which the loader does not allow.
+A module may name pure functions that compiled objects hold (a coordinate transform) in its
+`__safepickle__` tuple; no other function loads. `dumps` writes bound methods of llmsim objects (a
+cost model holds its tables' lookup methods) as `(_bound_method, (obj, name))` instead of pickle's
+`getattr`, which the loader does not allow.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+import sys
 import types
 from collections.abc import Iterable
 from typing import Any
@@ -72,8 +75,11 @@ class _Unpickler(pickle.Unpickler):
             return _bound_method
         if module.split(".", 1)[0] in self.packages and "." not in name:
             obj = super().find_class(module, name)
-            # a class defined in that module: not a function, and not a module it merely imported
+            # a class defined in that module (not a module or class it merely imported), or a function
+            # the module lists in `__safepickle__` (pure functions that cost models hold)
             if isinstance(obj, type) and obj.__module__ == module:
+                return obj
+            if name in getattr(sys.modules[module], "__safepickle__", ()):
                 return obj
         raise UnsafePickle(f"a compiled spec does not hold `{module}.{name}`")
 

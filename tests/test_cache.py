@@ -279,3 +279,18 @@ def test_the_folder_keeps_the_most_recently_used_entries(tmp_path: Path):
         os.utime(f, ns=(i * 10**9, i * 10**9))
     cache._trim(folder, 3)
     assert sorted(f.name for f in folder.iterdir()) == ["2.pickle", "3.pickle", "4.pickle"]
+
+
+@pytest.mark.parametrize("spec", sorted((ROOT / "specs").rglob("*.llms")), ids=lambda p: p.stem)
+def test_every_shipped_spec_round_trips_through_the_cache_pickle(spec: Path):
+    """A compiled object the restricted unpickler refuses (a closure, a function it does not list)
+    would silently make every run of that spec a miss."""
+    from llmsim import safepickle
+    from llmsim.hwdb.locate import default_paths
+
+    result = cache._compile(spec, [], default_paths([]), (), None)
+    loaded_spec, loaded = safepickle.loads(safepickle.dumps(result))
+    assert emit_ir(loaded_spec) == emit_ir(result[0])
+    if loaded is not None:
+        for name, plan in loaded.plans.items():
+            assert emit_plan(plan, 1) == emit_plan(result[1].plans[name], 1)
