@@ -9,8 +9,10 @@ start in their case folder, not the repository root, so the chosen tree comes fi
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -64,6 +66,8 @@ class Runner:
         self.src = src.resolve() if src is not None else None
         if self.src is not None and not (self.src / "llmsim" / "__init__.py").is_file():
             raise ValueError(f"{src} holds no llmsim package (expected {src}/llmsim/__init__.py)")
+        self.cache_dir = Path(tempfile.mkdtemp(prefix="llmsim-bench-cache-"))
+        atexit.register(shutil.rmtree, self.cache_dir, ignore_errors=True)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -73,6 +77,10 @@ class Runner:
         # Warm runs include Python's bytecode cache (an installed package has one); keep it out of the tree.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+        # llmsim's compiled-spec cache: a folder of this bench run's own, empty at its start, so that the
+        # first run of each case compiles (reported as its cold time) and repeats read the cache
+        env["LLMSIM_CACHE_DIR"] = str(self.cache_dir)
+        env.pop("LLMSIM_NO_CACHE", None)
         return env
 
     def job(self, job: dict[str, Any], folder: Path, timeout_s: float | None, cmd_prefix: list[str] | None = None

@@ -5,7 +5,8 @@
 JOB.json: `{"kind": "run" | "calibrate" | "entries", "out": PATH, "timeout_s": S or null, ...}`.
 
 - `run` (`spec`, `include`, optional `profile`: a .prof path): one case through the product path,
-  `load_spec`, `compile_spec`, `build_workload` and `simulate`, each phase timed on its own. At
+  `llmsim.cache.compile_file` (`load_spec` and `compile_spec`, or their result from llmsim's
+  compiled-spec cache), `build_workload` and `simulate`, each phase timed on its own. At
   `timeout_s` (or on SIGTERM) the simulation is interrupted and the progress it had made is
   reported, read from the runtime's live engine and recorder objects, so that measuring needs no
   hook in the runtime (a progress callback would cost time inside the measured loop).
@@ -21,8 +22,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-
-from bench.measure import own_peak_rss_mb
 
 T_START = time.perf_counter()
 
@@ -63,18 +62,34 @@ def _progress() -> dict[str, Any]:
     return out
 
 
+def _compile_file() -> Any:
+    """`llmsim.cache.compile_file`, or for an llmsim from before the cache (`--llmsim-rev`) the same
+    two steps uncached."""
+    try:
+        from llmsim.cache import compile_file
+    except ImportError:
+        from llmsim.compiler import compile_spec
+        from llmsim.hwdb.locate import default_paths
+        from llmsim.lang import load_spec
+
+        def compile_file(path: Path, *, search_paths: list[Path]) -> tuple[Any, Any]:
+            hwdb = default_paths([])
+            spec = load_spec(path, search_paths=search_paths, hwdb_paths=hwdb)
+            return spec, compile_spec(spec, hwdb_paths=hwdb)
+
+    return compile_file
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Compile and simulate the job's spec; the measurements as a JSON-able dict."""
     t0 = time.perf_counter()
-    from llmsim.compiler import compile_spec
-    from llmsim.hwdb.locate import default_paths
-    from llmsim.lang import load_spec
+    compile_file = _compile_file()
     from llmsim.runtime import build_workload, simulate
 
     t1 = time.perf_counter()
-    hwdb = default_paths([])
-    spec = load_spec(Path(job["spec"]), search_paths=[Path(p) for p in job.get("include", [])], hwdb_paths=hwdb)
-    compiled = compile_spec(spec, hwdb_paths=hwdb)
+    # the product's path (`llmsimc`): from llmsim's compiled-spec cache when it holds this spec
+    spec, compiled = compile_file(Path(job["spec"]), search_paths=[Path(p) for p in job.get("include", [])])
+    assert compiled is not None, "bench cases have no sweep"
     t2 = time.perf_counter()
     workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in spec.workloads.values()]
     t3 = time.perf_counter()
@@ -137,6 +152,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         )
     if profiler is not None:
         profiler.dump_stats(job["profile"])
+    from bench.measure import own_peak_rss_mb  # here: the harness's imports are not llmsim's start-up
+
     out["own_peak_rss_mb"] = own_peak_rss_mb()
     out["process_s"] = time.perf_counter() - T_START
     return out

@@ -1,4 +1,4 @@
-"""Shared test helpers: golden files.
+"""Shared test helpers: golden files, and a compiled-spec cache of the session's own.
 
 `golden.check(path, actual)` compares `actual` with the file at `path`, exactly. A missing file
 fails; `pytest --update-golden` writes or rewrites the files instead of comparing, so a change in
@@ -8,9 +8,20 @@ output is reviewed as a diff of the golden files.
 from __future__ import annotations
 
 import difflib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # llmsimc and the bench worker cache compiled specs; the suite (and the subprocesses it starts)
+    # uses a folder of its own, never the user's ~/.cache/llmsim
+    folder = tempfile.mkdtemp(prefix="llmsim-test-cache-")
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    os.environ["LLMSIM_CACHE_DIR"] = folder
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

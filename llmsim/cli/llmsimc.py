@@ -35,6 +35,8 @@ def build_parser() -> ArgumentParser:
                    help="also resolve files the spec names in DIR")
     p.add_argument("--hwdb", type=Path, action="append", default=[], metavar="DIR",
                    help="an extra hardware_db root, searched before the bundled one")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compile the spec even if llmsim's compiled-spec cache holds it (also: LLMSIM_NO_CACHE=1)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
                    help="set a param of the spec, e.g. `-D tp=2 -D rate=8/s`")
@@ -57,11 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     # Imported here so that `--help` and argument errors stay instant.
     from llmsim import slo
-    from llmsim.compiler import compile_spec
-    from llmsim.compiler.emit import emit_graph, emit_plan
+    from llmsim.cache import compile_file
     from llmsim.hwdb.locate import default_paths
-    from llmsim.lang import emit_ast, emit_ir, load_spec, parse
-    from llmsim.report.html import write_run_html
     from llmsim.report.progress import ProgressBar
     from llmsim.report.results import results_document, write_json
     from llmsim.report.terminal import print_summary
@@ -80,19 +79,29 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.emit == "ast":
         from llmsim.diagnostics import SourceFile
+        from llmsim.lang import emit_ast, parse
 
         out.print(emit_ast(parse(SourceFile.read(spec_path, spec_path.name))), end="", markup=False)
         return 0
     hwdb_paths = default_paths(args.hwdb)
-    spec = load_spec(spec_path, search_paths=args.include, hwdb_paths=hwdb_paths, defines=args.define)
     if args.emit == "ir":
+        from llmsim.lang import emit_ir, load_spec
+
+        spec = load_spec(spec_path, search_paths=args.include, hwdb_paths=hwdb_paths, defines=args.define)
         out.print(emit_ir(spec), end="", markup=False)
         return 0
+    spec, compiled = compile_file(spec_path, search_paths=args.include, hwdb_paths=hwdb_paths,
+                                  defines=args.define, use_cache=not args.no_cache)
     if spec.sweep is not None and args.emit is None:
         from llmsim.cli.sweep_cmd import run_sweep_command
 
         return run_sweep_command(args, spec, out)
-    compiled = compile_spec(spec, hwdb_paths=hwdb_paths)
+    if compiled is None:  # `--emit graph|plan` of a spec with a sweep: its params' own values
+        from llmsim.compiler import compile_spec
+
+        compiled = compile_spec(spec, hwdb_paths=hwdb_paths)
+    if args.emit in ("graph", "plan"):
+        from llmsim.compiler.emit import emit_graph, emit_plan
     if args.emit == "graph":
         for name, plan in compiled.plans.items():
             out.print(emit_graph(name, plan.graph, plan.model), end="", markup=False)
@@ -125,6 +134,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_json(doc, args.json)
     if args.html is not None:
+        from llmsim.report.html import write_run_html
+
         size = write_run_html(args.html, doc, spec=spec, compiled=compiled, result=result)
         if not args.quiet:
             out.print(f"wrote {args.html} ({size / 1024:,.0f} KiB)", markup=False)

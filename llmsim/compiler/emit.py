@@ -6,13 +6,18 @@ so an 80-layer model prints as compactly as a 1-layer one while every operator s
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
-from llmsim.compiler.graph import flops_per_token, ops_in_order, weight_params
 from llmsim.compiler.models import ModelConfig
 from llmsim.compiler.ops import Operator
 from llmsim.compiler.plan import InstancePlan
 from llmsim.runtime.batch import BatchShape
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+# The graph helpers (networkx) are imported by the functions that print a graph: the results
+# document reads REFERENCE_BATCHES from here, also for a plan loaded from the compiled-spec cache.
 
 
 def _ranges(layers: list[int]) -> str:
@@ -33,6 +38,8 @@ def folded_ops(g: nx.DiGraph) -> list[tuple[str, Operator]]:
     rows: list[tuple[str, Operator]] = []
     layer_groups: dict[tuple[str, Operator], list[int]] = {}
     order: list[tuple[str, Operator] | tuple[None, str, Operator]] = []
+    from llmsim.compiler.graph import ops_in_order
+
     for node, op, layer in ops_in_order(g):
         if layer is None:
             order.append((None, node, op))
@@ -52,6 +59,8 @@ def folded_ops(g: nx.DiGraph) -> list[tuple[str, Operator]]:
 
 
 def emit_graph(name: str, g: nx.DiGraph, model: ModelConfig) -> str:
+    from llmsim.compiler.graph import flops_per_token, weight_params
+
     residual = sum(1 for _, _, d in g.edges(data=True) if d.get("residual"))
     lines = [
         f"graph {name}: {model.name} dtype={g.graph['dtype']} tp={g.graph['tp']}",

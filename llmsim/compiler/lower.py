@@ -20,9 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from llmsim.compiler.layerwise import DENSE_OPS, SEQUENCE_OPS, LayerwiseAttention, find_tables
@@ -41,6 +40,9 @@ from llmsim.compiler.ops import (
 )
 from llmsim.compiler.topology import LinkModel, Topology
 from llmsim.runtime.batch import BatchShape
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 # How tokens are spread over experts when the MoE table is read. aiconfigurator, whose collectors
 # measured these tables, prices MoE with power-law routing by default (its `workload_distribution`
@@ -302,6 +304,64 @@ def _lower_moe(op: MoE, nodes: list[str], m: np.ndarray, target: _Target, tables
     return LoweredOp(op, nodes, "roofline (experts touched under uniform routing)", fallback, curve)
 
 
+# Attention on the roofline where the entry has no table. Callable classes rather than closures so
+# that a plan pickles (the compiled-spec cache); each computes exactly what the closure did.
+
+
+class _RooflinePrefill:
+    __slots__ = ("a", "bandwidth", "d", "h", "kv_a", "kvh", "launch_us", "peak")
+
+    def __init__(self, h: int, kvh: int, d: int, a: int, kv_a: int, peak: float, bandwidth: float,
+                 launch_us: float) -> None:
+        self.h, self.kvh, self.d, self.a, self.kv_a = h, kvh, d, a, kv_a
+        self.peak, self.bandwidth, self.launch_us = peak, bandwidth, launch_us
+
+    def __call__(self, batch: int, length: float) -> float:
+        h, kvh, d, a, kv_a = self.h, self.kvh, self.d, self.a, self.kv_a
+        flops = 4.0 * h * d * batch * length * (length + 1) / 2
+        moved = batch * length * (2 * h * d * a + 2 * kvh * d * kv_a)
+        return _roofline_us(flops, moved, self.peak, self.bandwidth, self.launch_us)
+
+
+class _RooflineDecode(_RooflinePrefill):
+    __slots__ = ()
+
+    def __call__(self, batch: int, kv: float) -> float:
+        h, kvh, d, a, kv_a = self.h, self.kvh, self.d, self.a, self.kv_a
+        flops = 4.0 * h * d * batch * kv
+        moved = batch * (kv * 2 * kvh * d * kv_a + 2 * h * d * a)
+        return _roofline_us(flops, moved, self.peak, self.bandwidth, self.launch_us)
+
+
+class _MLADecode:
+    __slots__ = ("a", "bw", "h", "kv_a", "latent", "launch", "lora", "peak")
+
+    def __init__(self, h: int, latent: int, lora: int, a: int, kv_a: int, peak: float, bw: float,
+                 launch: float) -> None:
+        self.h, self.latent, self.lora, self.a, self.kv_a = h, latent, lora, a, kv_a
+        self.peak, self.bw, self.launch = peak, bw, launch
+
+    def __call__(self, batch: int, kv: float) -> float:
+        h, latent, lora, a, kv_a = self.h, self.latent, self.lora, self.a, self.kv_a
+        flops = 2.0 * h * (latent + lora) * batch * kv
+        moved = batch * kv * latent * kv_a + batch * h * (latent + lora) * a
+        return _roofline_us(flops, moved, self.peak, self.bw, self.launch)
+
+
+class _MLAPrefill:
+    __slots__ = ("a", "bw", "h", "launch", "peak", "qk", "v")
+
+    def __init__(self, h: int, qk: int, v: int, a: int, peak: float, bw: float, launch: float) -> None:
+        self.h, self.qk, self.v, self.a = h, qk, v, a
+        self.peak, self.bw, self.launch = peak, bw, launch
+
+    def __call__(self, batch: int, length: float) -> float:
+        h, qk, v, a = self.h, self.qk, self.v, self.a
+        flops = 2.0 * h * (qk + v) * batch * length * (length + 1) / 2
+        moved = batch * length * h * (2 * qk + 2 * v) * a
+        return _roofline_us(flops, moved, self.peak, self.bw, self.launch)
+
+
 def _lower_mla(op: MLAttention, nodes: list[str], target: _Target, kv_dtype: str) -> tuple[AttentionCost, LoweredOp]:
     """Latent attention. Decode reads the latent cache (kv_lora_rank + qk_rope_head_dim per token) and
     scores it in the latent space; prefill runs as ordinary attention of qk_nope + qk_rope query/key
@@ -313,18 +373,11 @@ def _lower_mla(op: MLAttention, nodes: list[str], target: _Target, kv_dtype: str
     peak, bw, launch = target.peak, target.bandwidth, target.launch_us
     prefill_table = target.entry.attention_prefill(h, h, qk, kv_dtype) if op.v_head_dim == qk else None
 
-    def decode(batch: int, kv: float) -> float:
-        flops = 2.0 * h * (latent + lora) * batch * kv
-        moved = batch * kv * latent * kv_a + batch * h * (latent + lora) * a
-        return _roofline_us(flops, moved, peak, bw, launch)
-
+    decode = _MLADecode(h, latent, lora, a, kv_a, peak, bw, launch)
     if prefill_table is not None:
         prefill = prefill_table.scalar_us
     else:
-        def prefill(batch: int, length: float) -> float:
-            flops = 2.0 * h * (qk + op.v_head_dim) * batch * length * (length + 1) / 2
-            moved = batch * length * h * (2 * qk + 2 * op.v_head_dim) * a
-            return _roofline_us(flops, moved, peak, bw, launch)
+        prefill = _MLAPrefill(h, qk, op.v_head_dim, a, peak, bw, launch)
 
     missing = "decode" if prefill_table is not None else "prefill/decode"
     method = (f"table {prefill_table.name} + " if prefill_table is not None else "") + f"roofline ({missing})"
@@ -459,25 +512,19 @@ def _lower_attention(op: Attention, nodes: list[str], entry: Any, kv_dtype: str,
     decode_table = entry.attention_decode(h, kvh, d, kv_dtype)
     missing = []
 
+    prefill: Callable[[int, float], float]
+    decode: Callable[[int, float], float]
     if prefill_table is not None:
         prefill = prefill_table.scalar_us
     else:
         missing.append("prefill")
-
-        def prefill(batch: int, length: float) -> float:
-            flops = 4.0 * h * d * batch * length * (length + 1) / 2
-            moved = batch * length * (2 * h * d * a + 2 * kvh * d * kv_a)
-            return _roofline_us(flops, moved, peak, bandwidth, launch_us)
+        prefill = _RooflinePrefill(h, kvh, d, a, kv_a, peak, bandwidth, launch_us)
 
     if decode_table is not None:
         decode = decode_table.scalar_us
     else:
         missing.append("decode")
-
-        def decode(batch: int, kv: float) -> float:
-            flops = 4.0 * h * d * batch * kv
-            moved = batch * (kv * 2 * kvh * d * kv_a + 2 * h * d * a)
-            return _roofline_us(flops, moved, peak, bandwidth, launch_us)
+        decode = _RooflineDecode(h, kvh, d, a, kv_a, peak, bandwidth, launch_us)
 
     method = ", ".join(
         f"table {t.name}" for t in (prefill_table, decode_table) if t is not None

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import networkx as nx
-
-from llmsim.compiler.graph import ops_in_order
 from llmsim.compiler.models import DTYPE_BYTES, ModelConfig
 from llmsim.compiler.ops import Attention, Gemm, MLAttention, MoE
-from llmsim.compiler.shard import kv_heads_per_rank
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+# The graph passes (networkx) are imported inside the functions that walk a graph: a plan loaded
+# from the compiled-spec cache needs `MemoryPlan` alone.
 
 # Non-torch memory of a vLLM process (CUDA context, cuBLAS and NCCL workspaces, CUDA graphs), in bytes.
 # Source: the real vLLM 0.19 run on an RTX 4090 in shared/data/validation/llmservingsim-bench: of
@@ -59,6 +62,8 @@ def weight_bytes(g: nx.DiGraph, model: ModelConfig) -> int:
     bf16 (vLLM quantises neither the LM head nor the routers' gate)."""
     dtype = g.graph["dtype"]
     total = 0
+    from llmsim.compiler.graph import ops_in_order
+
     for node, op, _ in ops_in_order(g):
         if node == "lm_head" and model.tie_word_embeddings:
             continue
@@ -74,11 +79,15 @@ def kv_bytes_per_token(model: ModelConfig, tp: int, kv_dtype: str, layers: int |
     n = model.num_layers if layers is None else layers
     if model.is_mla:
         return n * (model.kv_lora_rank + model.qk_rope_head_dim) * DTYPE_BYTES[kv_dtype]
+    from llmsim.compiler.shard import kv_heads_per_rank
+
     return 2 * n * kv_heads_per_rank(model, tp) * model.head_dim * DTYPE_BYTES[kv_dtype]
 
 
 def attention_layers(g: nx.DiGraph) -> int:
     """Layers whose attention (and so KV cache) a graph, or one pipeline stage of it, holds."""
+    from llmsim.compiler.graph import ops_in_order
+
     return sum(1 for _, op, _ in ops_in_order(g) if isinstance(op, (Attention, MLAttention)))
 
 
@@ -89,6 +98,8 @@ def activation_bytes(g: nx.DiGraph, model: ModelConfig, max_tokens: int, max_seq
     widest = 0
     mlp_out = 0
     lm_head_n = 0
+    from llmsim.compiler.graph import ops_in_order
+
     for node, op, _ in ops_in_order(g):
         if isinstance(op, Gemm):
             if node == "lm_head":

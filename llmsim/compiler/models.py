@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmsim import inputs
+
 DENSE_ARCHITECTURES = {"llama": "llama", "qwen3": "qwen3", "mistral": "llama", "qwen2": "qwen2"}
 # MoE families that compile: model_type -> architecture. A dense type written out with experts
 # (`architecture { type = llama  experts = 8 }`) is a Mixtral-style MoE of that type.
@@ -247,7 +249,9 @@ def _mla_fields(cfg: dict[str, Any]) -> dict[str, Any]:
 def load_model(path: Path, name: str) -> ModelConfig:
     """Read a config.json; unreadable JSON is a ModelConfigError too."""
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        inputs.note_read(path, raw)
+        cfg = json.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelConfigError(f"cannot read `{path.name}` as JSON: {exc}") from exc
     if not isinstance(cfg, dict):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmsim.compiler import catalog
 from llmsim.compiler.cluster import IMPLICIT_ROUTER, build_cluster  # noqa: F401 (IMPLICIT_ROUTER: re-exported)
+from llmsim.compiler.compiled import CompiledSpec
 from llmsim.compiler.models import ModelConfig, ModelConfigError, load_model, model_from_hf_config
-from llmsim.compiler.plan import HardwareUse, InstancePlan
+from llmsim.compiler.plan import InstancePlan
 from llmsim.compiler.planner import expand_replicas, plan_pool
 from llmsim.compiler.support import check_support
 from llmsim.diagnostics import DiagnosticBag, UserError
@@ -18,27 +18,6 @@ from llmsim.hwdb import load_entry
 from llmsim.hwdb.locate import EntryRef, find_entries
 from llmsim.lang import ir
 from llmsim.runtime import ClusterSpec
-
-
-@dataclass
-class CompiledSpec:
-    """Everything the runtime and the reports need from a spec."""
-
-    spec: ir.Spec
-    plans: dict[str, InstancePlan]  # pool name -> plan
-    cluster: ClusterSpec
-    workload_routers: dict[str, str]  # workload name -> router name
-
-    @property
-    def hardware(self) -> list[HardwareUse]:
-        seen: dict[tuple[str, str], HardwareUse] = {}
-        for plan in self.plans.values():
-            seen.setdefault((plan.hardware.entry, plan.hardware.engine), plan.hardware)
-        return list(seen.values())
-
-    @property
-    def fallbacks(self) -> list[dict[str, Any]]:
-        return [{"pool": name, **fb.to_json()} for name, plan in self.plans.items() for fb in plan.fallbacks]
 
 
 def compile_spec(spec: ir.Spec, *, hwdb_paths: Sequence[Path] | None = None) -> CompiledSpec:

@@ -20,15 +20,17 @@ the ranks in lockstep and prices the experts at their true total (`cluster.MoELo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from llmsim.compiler.lower import Fallback, LoweredOp, Lowering, SumAttention, merge_fallbacks
 from llmsim.compiler.memory import MemoryPlan
 from llmsim.compiler.models import ModelConfig
 from llmsim.runtime.batch import BatchShape
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass
@@ -112,6 +114,29 @@ class InstancePlan:
         self._token_us: list[float] = _total(lowering.token_curves_us).tolist()
         self._seq_us: list[float] = _total(lowering.seq_curves_us).tolist()
         self._attention = lowering.attention
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The sharded operator graph. A plan loaded from the compiled-spec cache keeps it pickled
+        until asked for, so that running a cached spec never imports networkx."""
+        g = self._graph
+        if isinstance(g, bytes):
+            from llmsim import safepickle
+
+            g = self._graph = safepickle.loads(g, packages=("llmsim", "networkx"))
+        return g
+
+    @graph.setter
+    def graph(self, value: nx.DiGraph) -> None:
+        self._graph = value
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if not isinstance(state["_graph"], bytes):
+            from llmsim import safepickle
+
+            state["_graph"] = safepickle.dumps(state["_graph"])
+        return state
 
     @property
     def fallbacks(self) -> list[Fallback]:

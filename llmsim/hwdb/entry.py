@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from llmsim import inputs
 from llmsim.hwdb.errors import HwdbError
 from llmsim.hwdb.layerwise import LayerwiseTables
 from llmsim.hwdb.locate import ENTRY_FILE, EntryRef
@@ -148,6 +149,7 @@ def content_sha256(entry_dir: Path, files: list[str]) -> str:
     h = hashlib.sha256()
     for rel in sorted(set(files)):
         data = (entry_dir / rel).read_bytes()
+        inputs.note_read(entry_dir / rel, data)
         h.update(rel.encode("utf-8") + b"\n" + str(len(data)).encode("ascii") + b"\n")
         h.update(data)
     return h.hexdigest()
@@ -178,7 +180,9 @@ def check_entry_files(entry_dir: Path, doc: dict[str, Any], entry_file: Path) ->
                 )
             )
     lic = doc["provenance"]["licence"]["file"]
-    if not (entry_dir / lic).is_file():
+    if (entry_dir / lic).is_file():
+        inputs.note_path(entry_dir / lic)
+    else:
         out.append(
             HwdbError(
                 entry_file,

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from llmsim.hwdb.errors import HwdbError
-from llmsim.hwdb.schema import LAYERWISE_KINDS
 from llmsim.hwdb.tables import SizeCurve
 from llmsim.hwdb.treegrid import TreeGrid
 
@@ -72,6 +71,9 @@ LAYERWISE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("n_samples", "count"),
     ),
 }
+# The kinds of layer-wise table, in order. Defined here, not in `schema` (which re-exports it), so that
+# loading a cached compile that holds layer-wise tables does not build the entry.yaml schema.
+LAYERWISE_KINDS = ("dense", "per_sequence", "attention", "moe", "skew", "skew_fit")
 assert tuple(LAYERWISE_COLUMNS) == LAYERWISE_KINDS
 # The keys of each table: no two rows may share them.
 LAYERWISE_KEYS: dict[str, tuple[str, ...]] = {
@@ -167,6 +169,9 @@ def read_layerwise(path: Path, kind: str, rows: int | None = None, *, text: str 
                 )
             seen[k] = n
     return out
+
+
+__safepickle__ = ("_prefill_work",)  # held by the attention grid of compiled plans (llmsim.safepickle)
 
 
 def _prefill_work(pc: float, q: Sequence[float]) -> float:

@@ -17,6 +17,8 @@ from fractions import Fraction
 from typing import Any
 
 from llmsim.diagnostics import did_you_mean, suggestion_text
+from llmsim.hwdb.layerwise import LAYERWISE_KINDS
+from llmsim.hwdb.tables import LATENCY_COLUMN  # noqa: F401 (re-exported: the column every table ends with)
 from llmsim.lang.units import (
     BANDWIDTH,
     COMPUTE_RATE,
@@ -59,9 +61,7 @@ LAYERWISE_CHECKS = (
     "layer_attention_kv_decode",
 )
 MONOTONE_CHECKS = (*OP_KEYS, *LAYERWISE_CHECKS)
-LATENCY_COLUMN = "latency_us"
 # layer-wise table kinds (their columns: llmsim.hwdb.layerwise.LAYERWISE_COLUMNS)
-LAYERWISE_KINDS = ("dense", "per_sequence", "attention", "moe", "skew", "skew_fit")
 REQUIRED_LAYERWISE = ("dense", "per_sequence", "attention")
 
 Path_ = tuple[str | int, ...]

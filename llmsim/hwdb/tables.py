@@ -25,7 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from llmsim.hwdb.errors import HwdbError
-from llmsim.hwdb.schema import LATENCY_COLUMN
+
+# The last column of every table file. Defined here, not in `schema` (which re-exports it), so that
+# loading a cached compile, which unpickles tables, does not build the entry.yaml schema.
+LATENCY_COLUMN = "latency_us"
 
 # ---------------------------------------------------------------------------------------------------
 # Reading

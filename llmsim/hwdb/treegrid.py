@@ -26,6 +26,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 
 Coord = Callable[[float, Sequence[float]], float]
+__safepickle__ = ("_identity",)  # held by grids in compiled plans (llmsim.safepickle)
 
 
 def _identity(x: float, _query: Sequence[float]) -> float:

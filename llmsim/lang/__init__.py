@@ -11,15 +11,42 @@ then at the end of the resolve/check phase.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from llmsim import inputs
 from llmsim.diagnostics import SourceFile, UserError
-from llmsim.lang import ast, ir
-from llmsim.lang.check import check
-from llmsim.lang.emit import emit_ast, emit_ir
-from llmsim.lang.params import parse_defines
-from llmsim.lang.parser import parse
+
+if TYPE_CHECKING:
+    from llmsim.lang import ast, ir
+    from llmsim.lang.check import check
+    from llmsim.lang.emit import emit_ast, emit_ir
+    from llmsim.lang.fmt import format_source
+    from llmsim.lang.parser import parse
+
+# Loaded on first use (PEP 562), so that importing `llmsim.lang.ir` (the runtime and a cached compile
+# need only the IR classes) does not pull in lark, the checker, the hardware database and numpy.
+_LAZY = {
+    "ast": ("llmsim.lang.ast", None),
+    "ir": ("llmsim.lang.ir", None),
+    "check": ("llmsim.lang.check", "check"),
+    "emit_ast": ("llmsim.lang.emit", "emit_ast"),
+    "emit_ir": ("llmsim.lang.emit", "emit_ir"),
+    "format_source": ("llmsim.lang.fmt", "format_source"),
+    "parse": ("llmsim.lang.parser", "parse"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'llmsim.lang' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    value = importlib.import_module(module)
+    value = value if attr is None else getattr(value, attr)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "ast",
@@ -39,6 +66,7 @@ def read_source(path: Path) -> SourceFile:
     """The text of a spec file, shown in diagnostics under the path as given; UserError if unreadable."""
     try:
         raw = Path(path).read_bytes()
+        inputs.note_read(path, raw)
     except FileNotFoundError:
         raise UserError(f"cannot read `{path}`: no such file", help="check the path") from None
     except IsADirectoryError:
@@ -65,6 +93,10 @@ def compile_source(
     """Parse and check text that belongs at `path` (whose folder relative paths start from).
 
     `defines` are `-D` arguments (`"tp=4"`); `point` picks a sweep point (None: the params' values)."""
+    from llmsim.lang.check import check
+    from llmsim.lang.params import parse_defines
+    from llmsim.lang.parser import parse
+
     parsed = parse_defines(tuple(defines))
     module = parse(source)
     return check(

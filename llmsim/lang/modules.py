@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmsim import inputs
 from llmsim.diagnostics import DiagnosticBag, SourceFile, Span, did_you_mean, suggestion_text
 from llmsim.lang import ast
 from llmsim.lang.parser import parse_into
@@ -144,7 +145,9 @@ class _Loader:
 
     def read(self, path: Path, shown: str, item: ast.Import) -> SourceFile | None:
         try:
-            text = path.read_bytes().decode("utf-8")
+            raw = path.read_bytes()
+            inputs.note_read(path, raw)
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "unreadable"
             self.bag.error(f"cannot read module `{item.target.value}`: {reason}", item.target.span)

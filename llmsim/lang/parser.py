@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import Any
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -20,16 +21,45 @@ _GRAMMAR = Path(__file__).with_name("grammar.lark")
 _MAX_RECOVERIES = 50
 
 
+_OPTIONS: dict[str, Any] = {
+    "parser": "lalr",
+    "lexer": "contextual",
+    "propagate_positions": True,
+    "maybe_placeholders": True,
+    "start": ["start", "expr"],
+}
+
+
 @functools.cache
 def _lark() -> Lark:
-    return Lark(
-        _GRAMMAR.read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=True,
-        start=["start", "expr"],
-    )
+    """The parser. Building its LALR tables takes ~30 ms; they are kept in llmsim's cache folder
+    (`llmsim.cache.store_data`, plain data loaded without running code), keyed by the grammar, the
+    options, lark's version and Python's."""
+    import contextlib
+    import hashlib
+    import io
+    import sys
+
+    import lark
+
+    from llmsim import cache, safepickle
+
+    grammar = _GRAMMAR.read_text(encoding="utf-8")
+    material = f"{grammar}\0{sorted(_OPTIONS.items())}\0{lark.__version__}\0{sys.version}"
+    key = hashlib.sha256(material.encode()).hexdigest()
+    data = cache.load_data("grammar", key)
+    if isinstance(data, dict):
+        try:
+            return Lark.load(data)
+        except Exception:  # tables from an incompatible lark: build them again
+            pass
+    parser = Lark(grammar, **_OPTIONS)
+    buf = io.BytesIO()
+    parser.save(buf)
+    # lark's tables are plain data; were they ever not, they would simply not be kept
+    with contextlib.suppress(safepickle.UnsafePickle):
+        cache.store_data("grammar", key, safepickle.loads(buf.getvalue(), packages=()))
+    return parser
 
 
 def parse(source: SourceFile) -> ast.Module:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmsim import inputs
 from llmsim.diagnostics import DiagnosticBag, Span, did_you_mean, suggestion_text
 from llmsim.hwdb.locate import EntryRef, find_entries, parse_spec_name
 from llmsim.lang import ast, ir, schema
@@ -446,6 +447,7 @@ class PathResolver:
                 folder = True
                 continue
             if any(real.is_relative_to(r) for r in real_roots):
+                inputs.note_path(real)
                 return real
             outside = outside or real
         if outside is not None:

@@ -11,7 +11,6 @@ simulating or by declaring an entry point in their own package:
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
 from llmsim.diagnostics import UserError, did_you_mean, suggestion_text
@@ -46,6 +45,8 @@ class Registry(Generic[T]):
         if self._loaded_plugins:
             return
         self._loaded_plugins = True
+        from importlib.metadata import entry_points  # here: it costs ~10 ms to import, and most runs need no plugin
+
         for ep in sorted(entry_points(group=self.group), key=lambda e: e.name):
             if ep.name not in self._entries:
                 self._entries[ep.name] = ep.load()

@@ -12,7 +12,6 @@ Any of them may be gzip-compressed (a `.gz` suffix).
 
 from __future__ import annotations
 
-import calendar
 import csv
 import gzip
 import json
@@ -253,6 +252,8 @@ def _timestamp_ns(path: Path, line: int, text: str) -> int:
         dt = datetime.fromisoformat(base + ("+00:00" if tz in (None, "Z") else tz))
     except ValueError:
         raise _fail(path, line, f"`TIMESTAMP` is not a date and time: {text!r}") from None
+    import calendar  # here: it imports locale, which only Azure timestamps need
+
     seconds = calendar.timegm(dt.astimezone(UTC).timetuple())
     return seconds * 1_000_000_000 + int((frac or "0")[:9].ljust(9, "0"))
 

@@ -156,17 +156,22 @@ def run_cluster(cluster: ClusterSpec, workloads: list[tuple[Workload, str]], **k
 
 
 def run_spec(path: Path, *defines: str, include: tuple[Path, ...] = ()) -> str:
-    """A spec through the product path (`llmsimc SPEC --json`), results document included."""
+    """A spec through the product path (`llmsimc SPEC --json`), results document included.
+
+    The spec compiles through the compiled-spec cache as llmsimc does (run `compare` twice against
+    the same LLMSIM_CACHE_DIR to check that a cache hit changes nothing); a spec with a sweep runs
+    its params' own values."""
     from llmsim import slo
+    from llmsim.cache import compile_file
     from llmsim.compiler import compile_spec
     from llmsim.hwdb.locate import default_paths
-    from llmsim.lang import load_spec
     from llmsim.report.results import results_document
     from llmsim.runtime import build_workload
 
     hwdb = default_paths([])
-    spec = load_spec(path, search_paths=list(include), hwdb_paths=hwdb, defines=list(defines))
-    compiled = compile_spec(spec, hwdb_paths=hwdb)
+    spec, compiled = compile_file(path, search_paths=list(include), hwdb_paths=hwdb, defines=list(defines))
+    if compiled is None:
+        compiled = compile_spec(spec, hwdb_paths=hwdb)
     workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in spec.workloads.values()]
     sim = spec.simulation
     log = _Log()
