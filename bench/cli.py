@@ -207,6 +207,7 @@ class Row:
             "phases_s": {k: m.get(k) for k in ("import_s", "compile_s", "workload_s", "sim_s", "summary_s")},
             "metrics": m.get("metrics"),
             "vidur_metrics": self.vidur.get("metrics") if self.vidur else None,
+            "step_cost": m.get("step_cost"),
         }
 
 
@@ -254,7 +255,10 @@ LEGEND = ("wall s: the whole llmsim process (start, imports, compile, workload, 
           "requests and engine events per second of simulate(); ratio: Vidur's wall / llmsim's wall; cpu x: the "
           "same for CPU time; sim x: Vidur's event loop / llmsim's simulate(). With --repeat N the fastest run is "
           "shown, which reads the compiled spec from llmsim's cache; the first run of each case compiles it "
-          "(cache empty) and is recorded as llmsim_cold_wall_s in the JSON and as `cold` in the notes")
+          "(cache empty) and is recorded as llmsim_cold_wall_s in the JSON and as `cold` in the notes; "
+          "step cost late/early (runs of 100k requests or more): wall time per engine event with 70-90 % of "
+          "the requests completed over that with 10-30 % (bench/flatness.py), near 1 when a step's cost does "
+          "not grow with history")
 
 
 def format_row(row: Row) -> str:
@@ -274,6 +278,8 @@ def format_row(row: Row) -> str:
     if j["llmsim_cold_wall_s"] is not None:
         cold_ratio = f", ratio {j['cold_ratio']:.1f}" if j["cold_ratio"] else ""
         notes.append(f"cold {j['llmsim_cold_wall_s']:.2f} s{cold_ratio}")
+    if j["step_cost"]:
+        notes.append(f"step cost late/early {j['step_cost']['late_over_early']:.2f}")
     return (f"{row.case.name:<26} {row.case.requests:>9,} {row.case.instances:>4} "
             f"{_f(j['llmsim_wall_s'], '7.2f'):>7} {_f(j['llmsim_sim_s'], '7.2f'):>7} "
             f"{_f(j['llmsim_cpu_s'], '7.2f'):>7} "

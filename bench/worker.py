@@ -80,6 +80,29 @@ def _compile_file() -> Any:
     return compile_file
 
 
+PROBE_MIN_REQUESTS = 100_000  # runs long enough (seconds) for the per-step cost probe to tell
+
+
+def _simulate_options(simulate: Any, requests: int) -> tuple[dict[str, Any], Any]:
+    """`simulate`'s options for the product's plain run (`llmsimc spec.llms`, no report files),
+    where the measured llmsim has them: no per-request rows (only the summary is read) and no
+    timeline (it feeds only JSON and HTML reports); and, on long runs, the per-step cost probe as
+    its progress callback (bench/flatness.py)."""
+    known = simulate.__kwdefaults__ or {}
+    options: dict[str, Any] = {}
+    if "keep_requests" in known:
+        options["keep_requests"] = False
+    if "timeline_buckets" in known:
+        options["timeline_buckets"] = 0
+    probe = None
+    if "progress" in known and requests >= PROBE_MIN_REQUESTS:
+        from bench.flatness import StepCostProbe
+
+        probe = StepCostProbe()
+        options["progress"] = probe
+    return options, probe
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Compile and simulate the job's spec; the measurements as a JSON-able dict."""
     t0 = time.perf_counter()
@@ -113,15 +136,14 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
         profiler = cProfile.Profile()
     sim_max = spec.simulation.max_time_ns if spec.simulation else None
+    options, probe = _simulate_options(simulate, out["requests"])
     t4 = time.perf_counter()
     c4 = time.process_time()
     try:
         if profiler is not None:
             profiler.enable()
         try:
-            # no per-request rows (only the summary is read), where the measured llmsim can say so
-            rows = {"keep_requests": False} if "keep_requests" in (simulate.__kwdefaults__ or {}) else {}
-            result = simulate(compiled.cluster, workloads, max_time_ns=sim_max, **rows)
+            result = simulate(compiled.cluster, workloads, max_time_ns=sim_max, **options)
         finally:
             if profiler is not None:
                 profiler.disable()
@@ -149,6 +171,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             rejected=summary["requests"]["rejected"],
             preemptions=summary["requests"]["preemptions"],
             metrics={k: metrics[k] for k in ("ttft_ms", "tpot_ms", "e2e_ms")},
+            step_cost=probe.summary(out["requests"]) if probe is not None else None,
         )
     if profiler is not None:
         profiler.dump_stats(job["profile"])
