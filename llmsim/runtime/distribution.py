@@ -46,9 +46,31 @@ def weighted_percentile(sorted_values: np.ndarray, counts: np.ndarray, q: float)
     if virtual < 0:
         return float(sorted_values[0])
     prev = int(np.floor(virtual))
-    gamma = virtual - np.float64(prev)
     a = np.float64(sorted_values[int(np.searchsorted(cum, prev, side="right"))])
     b = np.float64(sorted_values[int(np.searchsorted(cum, prev + 1, side="right"))])
+    return _lerp(a, b, virtual - np.float64(prev))
+
+
+def sorted_percentile(ordered: np.ndarray, q: float) -> float:
+    """`np.percentile(values, q)` (method 'linear') of values already sorted, with numpy's
+    arithmetic (as `weighted_percentile`): bit-identical, and without `np.percentile`, whose first
+    call imports `numpy.ma` (7 ms of a short run's process)."""
+    n = len(ordered)
+    if n == 0:
+        return math.nan
+    if math.isnan(ordered[-1]):  # (sorted last) numpy's answer for a slice holding a NaN
+        return math.nan
+    virtual = np.float64(n - 1) * (np.float64(q) / np.float64(100))
+    if virtual >= n - 1:
+        return float(ordered[-1])
+    if virtual < 0:
+        return float(ordered[0])
+    prev = int(np.floor(virtual))
+    return _lerp(np.float64(ordered[prev]), np.float64(ordered[prev + 1]), virtual - np.float64(prev))
+
+
+def _lerp(a: np.float64, b: np.float64, gamma: np.float64) -> float:
+    """numpy's `_lerp`: from the nearer end (the gamma >= 0.5 branch counts back from b)."""
     diff = b - a
     if gamma >= 0.5:
         return float(b - diff * (np.float64(1) - gamma))
@@ -64,8 +86,9 @@ def plain_stats(values_ms: np.ndarray) -> dict[str, float | None]:
     if len(values_ms) == 0:
         return empty_stats()
     out: dict[str, float | None] = {"mean": float(np.mean(values_ms))}
-    for q, v in zip(PERCENTILES, np.percentile(values_ms, PERCENTILES)):
-        out[f"p{q}"] = float(v)
+    ordered = np.sort(values_ms)
+    for q in PERCENTILES:
+        out[f"p{q}"] = sorted_percentile(ordered, q)
     return out
 
 

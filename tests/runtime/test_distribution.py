@@ -118,3 +118,17 @@ def test_retained_memory_stops_growing_at_the_cap():
     assert all(a <= max(16 * cap + 16_000, hist_bytes) and b <= max(16 * cap + 16_000, hist_bytes) for a, b in sizes)
     assert sizes[-1] == sizes[10]  # constant once folded (10 chunks are past the cap)
     assert d.count == 200_000 and d.held == 0
+
+
+def test_sorted_percentile_is_numpys_linear_percentile_bit_for_bit() -> None:
+    from llmsim.runtime.distribution import sorted_percentile
+
+    rng = np.random.default_rng(7)
+    for trial in range(400):
+        n = int(rng.integers(1, 200))
+        values = rng.lognormal(3, 2, n) if trial % 2 else rng.integers(0, 10**9, n) / 1e6
+        ordered = np.sort(values)
+        for q in (0, 1, 33.3, 50, 90, 95, 99, 99.9, 100):
+            assert sorted_percentile(ordered, q) == float(np.percentile(values, q))
+    assert np.isnan(sorted_percentile(np.sort(np.array([1.0, np.nan, 2.0])), 50))
+    assert np.isnan(sorted_percentile(np.zeros(0), 50))
