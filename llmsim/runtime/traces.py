@@ -95,6 +95,10 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _positive_int(path: Path, line: int, key: str, value: object) -> int:
+    if type(value) is str and value.isascii() and value.isdecimal():  # a CSV cell: the common case
+        n = int(value)
+        if n >= 1:
+            return n
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
             return int(value)
@@ -104,6 +108,12 @@ def _positive_int(path: Path, line: int, key: str, value: object) -> int:
 
 def _number_ns(path: Path, line: int, key: str, value: object, ns_per_unit: int) -> int:
     """A non-negative time in some unit (int, float or decimal string) as integer ns, exactly."""
+    if type(value) is str and value.isascii():  # a plain decimal (a CSV cell), exactly, without Decimal
+        whole, dot, frac = value.partition(".")
+        if whole.isdecimal() and (not dot or frac.isdecimal()):
+            scale = 10 ** len(frac) if dot else 1
+            if ns_per_unit % scale == 0:
+                return int(whole) * ns_per_unit + (int(frac) * (ns_per_unit // scale) if dot else 0)
     if isinstance(value, bool):
         raise _fail(path, line, f"`{key}` must be a number, got {value!r}")
     if isinstance(value, int):
@@ -203,9 +213,10 @@ def read_mooncake(path: Path, limit: int | None = None) -> TraceData:
     )
 
 
-def _csv_rows(
+def _csv_columns(
     path: Path, required: Sequence[str], optional: Sequence[str], limit: int | None
-) -> Iterator[tuple[int, dict[str, str]]]:
+) -> tuple[list[int], dict[str, list[str]]]:
+    """The CSV's line numbers and, per column asked for that it has, its cells (blank lines skipped)."""
     with _open(path, newline="") as f:
         reader = csv.reader(f)
         try:
@@ -221,22 +232,27 @@ def _csv_rows(
                         help=help_text or f"the header must name {', '.join(required)}",
                     )
             index = {c: header.index(c) for c in (*required, *optional) if c in header}
-            taken = 0
+            lines: list[int] = []
+            rows: list[list[str]] = []
+            width = len(header)
             for row in reader:
-                if limit is not None and taken >= limit:
-                    return
-                if not row or all(not x.strip() for x in row):
+                if limit is not None and len(rows) >= limit:
+                    break
+                if len(row) != width:
+                    if not row or all(not x.strip() for x in row):
+                        continue
+                    raise _fail(path, reader.line_num, f"expected {width} fields, found {len(row)}")
+                if not row[0].strip() and all(not x.strip() for x in row):
                     continue
-                if len(row) != len(header):
-                    raise _fail(path, reader.line_num, f"expected {len(header)} fields, found {len(row)}")
-                taken += 1
-                yield reader.line_num, {c: row[i] for c, i in index.items()}
+                lines.append(reader.line_num)
+                rows.append(row)
         except csv.Error as e:
             raise _fail(path, reader.line_num, f"bad CSV ({e})") from None
         except UnicodeDecodeError as e:
             raise UserError(f"cannot read trace {path}: not UTF-8 text ({e.reason})") from None
         except (OSError, EOFError) as e:  # a damaged or truncated .gz file
             raise UserError(f"cannot read trace {path}: {e}") from None
+    return lines, {c: [row[i] for row in rows] for c, i in index.items()}
 
 
 _TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")
@@ -259,13 +275,14 @@ def _timestamp_ns(path: Path, line: int, text: str) -> int:
 
 
 def read_azure(path: Path, limit: int | None = None) -> TraceData:
+    lines, cols = _csv_columns(path, ("TIMESTAMP", "ContextTokens", "GeneratedTokens"), (), limit)
     arrivals: list[int] = []
     prompts: list[int] = []
     outputs: list[int] = []
-    for line, row in _csv_rows(path, ("TIMESTAMP", "ContextTokens", "GeneratedTokens"), (), limit):
-        arrivals.append(_timestamp_ns(path, line, row["TIMESTAMP"]))
-        prompts.append(_positive_int(path, line, "ContextTokens", row["ContextTokens"]))
-        outputs.append(_positive_int(path, line, "GeneratedTokens", row["GeneratedTokens"]))
+    for line, stamp, prompt, output in zip(lines, cols["TIMESTAMP"], cols["ContextTokens"], cols["GeneratedTokens"]):
+        arrivals.append(_timestamp_ns(path, line, stamp))
+        prompts.append(_positive_int(path, line, "ContextTokens", prompt))
+        outputs.append(_positive_int(path, line, "GeneratedTokens", output))
     return TraceData(
         path,
         np.array(arrivals, dtype=np.int64),
@@ -275,19 +292,19 @@ def read_azure(path: Path, limit: int | None = None) -> TraceData:
 
 
 def read_vidur(path: Path, limit: int | None = None) -> TraceData:
+    lines, cols = _csv_columns(path, ("num_prefill_tokens", "num_decode_tokens"), ("arrived_at",), limit)
+    times = cols.get("arrived_at")
     arrivals: list[int] = []
     prompts: list[int] = []
     outputs: list[int] = []
-    has_time = False
-    for line, row in _csv_rows(path, ("num_prefill_tokens", "num_decode_tokens"), ("arrived_at",), limit):
-        if "arrived_at" in row:
-            has_time = True
-            arrivals.append(_number_ns(path, line, "arrived_at", row["arrived_at"], 1_000_000_000))
-        prompts.append(_positive_int(path, line, "num_prefill_tokens", row["num_prefill_tokens"]))
-        outputs.append(_positive_int(path, line, "num_decode_tokens", row["num_decode_tokens"]))
+    for i, (line, prompt, output) in enumerate(zip(lines, cols["num_prefill_tokens"], cols["num_decode_tokens"])):
+        if times is not None:
+            arrivals.append(_number_ns(path, line, "arrived_at", times[i], 1_000_000_000))
+        prompts.append(_positive_int(path, line, "num_prefill_tokens", prompt))
+        outputs.append(_positive_int(path, line, "num_decode_tokens", output))
     return TraceData(
         path,
-        np.array(arrivals, dtype=np.int64) if has_time else None,
+        np.array(arrivals, dtype=np.int64) if times is not None else None,
         np.array(prompts, dtype=np.int64),
         np.array(outputs, dtype=np.int64),
     )
