@@ -313,6 +313,8 @@ def markdown_table(doc: dict[str, Any]) -> str:
             notes.append(f"Vidur: {c['vidur_note']}")
         if c.get("llmsim_cold_wall_s") is not None:
             notes.append(f"cold (compile not cached) {c['llmsim_cold_wall_s']:.2f} s")
+        if c.get("step_cost"):
+            notes.append(f"step cost late/early {c['step_cost']['late_over_early']:.2f}")
         lines.append(
             f"| `{c['name']}` | {c['requests']:,} | {c['instances']} | {num(c.get('llmsim_wall_s'), '.2f')} "
             f"| {num(c.get('llmsim_sim_s'), '.2f')} | {num(c.get('llmsim_cpu_s'), '.2f')} "
