@@ -106,7 +106,7 @@ class SLOTally:
         else:
             scope = c["workload"] == self.bounds.workload
             self.completed += int(scope.sum())
-        for metric in {*self.max_ns, *self.dists}:
+        for metric in dict.fromkeys([*self.max_ns, *self.dists]):
             v = values[metric] if scope is None else values[metric][scope]
             known = ~np.isnan(v)
             v = v[known]
