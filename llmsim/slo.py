@@ -17,87 +17,75 @@ from typing import Any
 import numpy as np
 
 from llmsim.lang import ir
+from llmsim.runtime.distribution import REL_ERROR
 from llmsim.runtime.metrics import weighted_percentile
+from llmsim.runtime.slo_tally import OPS, PER_REQUEST, Bound, SLOBounds, SLOTally
 
-_PER_REQUEST = ("ttft", "tpot", "e2e", "queue")
-_OPS = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
+
+def bounds(slos: Mapping[str, ir.SLODecl], workloads: Sequence[str]) -> dict[str, SLOBounds]:
+    """The runtime's form of each `slo` block (`simulate(..., slo_bounds=...)`), by name."""
+    return {name: bounds_of(decl, workloads) for name, decl in slos.items()}
+
+
+def bounds_of(decl: ir.SLODecl, workloads: Sequence[str]) -> SLOBounds:
+    per_request = [o for o in decl.objectives if o.metric in PER_REQUEST]
+    return SLOBounds(
+        workload=None if decl.workload is None else workloads.index(decl.workload),
+        bounds=tuple(Bound(o.metric, o.op, float(o.value * 10**9)) for o in per_request),
+        stats=tuple(dict.fromkeys(o.metric for o in per_request if o.stat is not None)),
+    )
 
 
 def evaluate(slos: Mapping[str, ir.SLODecl], result: Any, workloads: Sequence[str]) -> dict[str, Any]:
-    """The `slo` key of the results document: one entry per `slo` block, by name."""
-    return {name: evaluate_one(decl, result, workloads) for name, decl in slos.items()}
+    """The `slo` key of the results document: one entry per `slo` block, by name.
+
+    From the run's tallies when it kept no rows (`simulate(..., slo_bounds=bounds(...))`), else from
+    its per-request rows: the same figures, bit for bit, while the tallies stay under their caps."""
+    return {name: evaluate_one(decl, result, workloads, name) for name, decl in slos.items()}
 
 
-def per_request_ns(result: Any) -> dict[str, np.ndarray]:
-    """Each completed request's TTFT, TPOT, end-to-end and queueing time in ns (TPOT NaN with one token)."""
-    c = result.columns
-    out_tokens = c["output_tokens"].astype(np.float64)
-    decode_ns = (c["finish_ns"] - c["first_token_ns"]).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tpot = np.where(out_tokens > 1, decode_ns / np.maximum(out_tokens - 1, 1), np.nan)
-    return {
-        "ttft": (c["first_token_ns"] - c["arrival_ns"]).astype(np.float64),
-        "tpot": tpot,
-        "e2e": (c["finish_ns"] - c["arrival_ns"]).astype(np.float64),
-        "queue": (c["first_scheduled_ns"] - c["arrival_ns"]).astype(np.float64),
-    }
+def _tally(name: str, b: SLOBounds, result: Any) -> SLOTally:
+    if hasattr(result, "slo_tally"):  # a SimResult: its streamed tally, or its rows
+        return result.slo_tally(name, b)
+    return SLOTally.of_columns(b, result.columns)
 
 
-def meets(decl: ir.SLODecl, result: Any, workloads: Sequence[str]) -> np.ndarray:
-    """One bool per completed request (in `result.columns` order): does it meet every per-request bound?
-    Requests outside the SLO's workload are False."""
-    c = result.columns
-    ok = np.ones(len(c["id"]), dtype=bool)
-    if decl.workload is not None:
-        ok &= c["workload"] == workloads.index(decl.workload)
-    values = per_request_ns(result)
-    for obj in decl.objectives:
-        if obj.metric in _PER_REQUEST:
-            bound_ns = float(obj.value * 10**9)
-            v = values[obj.metric]
-            passed = _OPS[obj.op](v, bound_ns)
-            if obj.metric == "tpot":
-                passed |= np.isnan(v)
-            ok &= passed
-    return ok
+def _span_ns(result: Any) -> int:
+    """First arrival to last completion (0 without completions), as `throughput`'s span."""
+    if getattr(result, "keeps_requests", True):
+        finish = result.columns["finish_ns"]
+        return int(finish.max()) - result.first_arrival_ns if len(finish) else 0
+    agg = result.aggregates
+    return agg.last_finish_ns - result.first_arrival_ns if agg.completed else 0
 
 
-def evaluate_one(decl: ir.SLODecl, result: Any, workloads: Sequence[str]) -> dict[str, Any]:
-    c = result.columns
-    scope = np.ones(len(c["id"]), dtype=bool)
-    if decl.workload is not None:
-        scope = c["workload"] == workloads.index(decl.workload)
-    completed = int(scope.sum())
+def evaluate_one(decl: ir.SLODecl, result: Any, workloads: Sequence[str], name: str | None = None) -> dict[str, Any]:
+    tally = _tally(decl.name if name is None else name, bounds_of(decl, workloads), result)
+    completed = tally.completed
     # Rejected and unfinished requests miss the SLO; the runtime does not record their workload, so
     # an SLO over one workload of several counts its completed requests only.
     total = result.submitted if decl.workload is None or len(workloads) == 1 else completed
-    met_mask = meets(decl, result, workloads)
-    met = int(met_mask.sum())
-    span_ns = int(c["finish_ns"].max()) - result.first_arrival_ns if len(c["id"]) else 0
+    met = tally.met
+    span_ns = _span_ns(result)
     attainment = met / total if total else None
     goodput = met / (span_ns / 1e9) if span_ns > 0 else None
-    values = per_request_ns(result)
     objectives = []
     for obj in decl.objectives:
-        value, unit, target = _figure(obj, values, scope, result, attainment, goodput)
-        ok = value is not None and _OPS[obj.op](value, target)
-        objectives.append(
-            {
-                "objective": obj.text,
-                "metric": obj.metric,
-                "stat": obj.stat,
-                "op": obj.op,
-                "target": target,
-                "unit": unit,
-                "value": value,
-                "met": bool(ok),
-            }
-        )
+        value, unit, target, approximate = _figure(obj, tally, result, attainment, goodput)
+        ok = value is not None and OPS[obj.op](value, target)
+        entry = {
+            "objective": obj.text,
+            "metric": obj.metric,
+            "stat": obj.stat,
+            "op": obj.op,
+            "target": target,
+            "unit": unit,
+            "value": value,
+            "met": bool(ok),
+        }
+        if approximate:
+            entry["value_rel_error"] = REL_ERROR
+        objectives.append(entry)
     return {
         "workload": decl.workload,
         "requests": total,
@@ -111,38 +99,32 @@ def evaluate_one(decl: ir.SLODecl, result: Any, workloads: Sequence[str]) -> dic
 
 def _figure(
     obj: ir.Objective,
-    values: dict[str, np.ndarray],
-    scope: np.ndarray,
+    tally: SLOTally,
     result: Any,
     attainment: float | None,
     goodput: float | None,
-) -> tuple[float | None, str, float]:
-    """(measured value, unit, target in that unit) for one objective."""
+) -> tuple[float | None, str, float, bool]:
+    """(measured value, unit, target in that unit, whether the value is a histogram's percentile)
+    for one objective."""
     if obj.metric == "attainment":
-        return (None if attainment is None else attainment * 100), "%", float(obj.value * 100)
+        return (None if attainment is None else attainment * 100), "%", float(obj.value * 100), False
     if obj.metric == "goodput":
-        return goodput, "/s", float(obj.value)
+        return goodput, "/s", float(obj.value), False
     target_ms = float(obj.value * 1000)
     if obj.stat is None:  # a per-request bound only: judged through the requests that meet it
-        v = values[obj.metric][scope]
-        v = v[~np.isnan(v)]
-        return (float(v.max()) / 1e6 if len(v) else None), "ms", target_ms
+        top = tally.max_ns[obj.metric]
+        return (None if top is None else top / 1e6), "ms", target_ms, False
     if obj.metric == "itl":  # over every request: the runtime keeps inter-token gaps as weighted samples
         values_ns, counts = result.itl_values_ns, result.itl_counts
         n = int(np.sum(counts))
         if n == 0:
-            return None, "ms", target_ms
+            return None, "ms", target_ms, False
+        approximate = not getattr(result, "itl_exact", True)
         if obj.stat == "mean":
-            return float(np.dot(values_ns, counts) / n / 1e6), "ms", target_ms
-        return weighted_percentile(values_ns / 1e6, counts, int(obj.stat[1:])), "ms", target_ms
-    else:
-        v = values[obj.metric][scope]
-        samples = v[~np.isnan(v)] / 1e6
-    if len(samples) == 0:
-        return None, "ms", target_ms
-    if obj.stat == "mean":
-        return float(np.mean(samples)), "ms", target_ms
-    return float(np.percentile(samples, int(obj.stat[1:]))), "ms", target_ms
+            return float(np.dot(values_ns, counts) / n / 1e6), "ms", target_ms, approximate
+        return weighted_percentile(values_ns / 1e6, counts, int(obj.stat[1:])), "ms", target_ms, approximate
+    dist = tally.dists[obj.metric]
+    return dist.stat_ms(obj.stat), "ms", target_ms, not dist.exact and obj.stat != "mean"
 
 
 def summary_line(doc: Mapping[str, Any]) -> str:

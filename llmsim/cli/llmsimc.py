@@ -125,9 +125,10 @@ def _run(args: argparse.Namespace) -> int:
                           csv_path=args.csv, progress=bar if bar.enabled and not args.quiet else None,
                           # timelines only feed the JSON and HTML: a run that writes neither skips them
                           timeline_buckets=DEFAULT_BUCKETS if reports else 0,
-                          # per-request rows feed the JSON and HTML latency distributions and the
-                          # SLOs' per-request bounds; the terminal summary and the CSV need none
-                          keep_requests=reports or bool(spec.slos))
+                          # no per-request rows: the summary, the latency distributions and the SLOs
+                          # come from aggregates streamed as requests complete; the CSV is written as
+                          # they complete
+                          keep_requests=False, slo_bounds=slo.bounds(spec.slos, list(spec.workloads)))
     wall_s = time.perf_counter() - start
     doc = results_document(compiled, result.summary(), wall_s, result=result)
     doc["slo"] = slo.evaluate(spec.slos, result, list(spec.workloads))

@@ -3,6 +3,9 @@
 The grid is every whole percent plus 99.5 and 99.9; values use numpy's default (linear)
 interpolation, so `p50`, `p90`, `p95`, `p99` here equal the summary's. Inter-token latency is
 kept as weighted samples (distinct gap, count) and is interpolated the same way without expanding it.
+A run that kept no per-request rows gives its grids from the runtime's `Distribution`s: the same
+numbers while they hold their values exactly (`distribution.EXACT_CAP`), within
+`distribution.REL_ERROR` past it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from llmsim.runtime.distribution import REL_ERROR
 
 PERCENTS: tuple[float, ...] = (*(float(p) for p in range(100)), 99.5, 99.9, 100.0)
 METRICS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "queue_ms")
@@ -38,21 +43,40 @@ def quantiles_ms(values_ms: Sequence[float] | np.ndarray, counts: np.ndarray | N
 
 
 def distributions(result: Any) -> dict[str, Any]:
-    """The `distributions` key of the results document, from a `SimResult`."""
-    samples = {
-        "ttft_ms": result.ttft_ns() / 1e6,
-        "tpot_ms": result.tpot_ns() / 1e6,
-        "e2e_ms": result.e2e_ns() / 1e6,
-        "queue_ms": result.queue_ns() / 1e6,
-    }
+    """The `distributions` key of the results document, from a `SimResult`: from its per-request
+    rows when it kept them, else from its streamed aggregates (the same numbers under their caps;
+    past a cap the metric is listed in `percentiles_rel_error` with its bound)."""
     out: dict[str, Any] = {"percent": list(PERCENTS), "ms": {}, "samples": {}}
+    approximate: dict[str, float] = {}
+    if getattr(result, "keeps_requests", True):
+        samples = {
+            "ttft_ms": result.ttft_ns() / 1e6,
+            "tpot_ms": result.tpot_ns() / 1e6,
+            "e2e_ms": result.e2e_ns() / 1e6,
+            "queue_ms": result.queue_ns() / 1e6,
+        }
+        streamed = None
+    else:
+        agg = result.aggregates
+        streamed = {"ttft_ms": agg.ttft, "tpot_ms": agg.tpot, "e2e_ms": agg.e2e, "queue_ms": agg.queue}
     for name in METRICS:
         if name == "itl_ms":
             out["ms"][name] = quantiles_ms(result.itl_values_ns / 1e6, result.itl_counts)
             out["samples"][name] = int(result.itl_counts.sum())
+            if not getattr(result, "itl_exact", True):
+                approximate[name] = REL_ERROR
+        elif streamed is not None:
+            dist = streamed[name]
+            grid = dist.grid_ms(np.asarray(PERCENTS))
+            out["ms"][name] = None if grid is None else _round(grid)
+            out["samples"][name] = dist.count
+            if not dist.exact:
+                approximate[name] = REL_ERROR
         else:
             out["ms"][name] = quantiles_ms(samples[name])
             out["samples"][name] = len(samples[name])
+    if approximate:
+        out["percentiles_rel_error"] = approximate
     return out
 
 

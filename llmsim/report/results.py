@@ -18,8 +18,8 @@ def results_document(compiled: Any, summary: dict[str, Any], wall_s: float, *,
                      result: Any = None) -> dict[str, Any]:
     """Merge the runtime's summary with what the compiler used (hardware, fallbacks, plans).
 
-    With the `SimResult` (`result`), also the latency `distributions` (if it kept its per-request
-    rows), the `timeline` and the run-mean batches of `step_breakdown`, and with its timeline the
+    With the `SimResult` (`result`), also the latency `distributions` (from its rows or its
+    streamed aggregates), the `timeline` and the run-mean batches of `step_breakdown`, and with its timeline the
     `energy` of the run (computed from the instances' busy time and tokens: `llmsim.compiler.power`).
     """
     from llmsim.compiler.power import energy_report
@@ -41,7 +41,7 @@ def results_document(compiled: Any, summary: dict[str, Any], wall_s: float, *,
         "sim": {**summary["sim"], "wall_s": wall_s},
         "step_breakdown": step_breakdown(compiled, timeline),
     }
-    if result is not None and getattr(result, "keeps_requests", True):  # (they need per-request rows)
+    if result is not None:
         doc["distributions"] = distributions(result)
     if timeline is not None:
         doc["timeline"] = timeline.to_json(max_buckets=JSON_TIMELINE_BUCKETS)

@@ -238,6 +238,38 @@ class Distribution:
             return plain_stats(self.exact_values() / 1e6)
         return _approx_stats(self.count, self.total, self.lo, self.hi, self._hist, 1e6)
 
+    def stat_ms(self, stat: str) -> float | None:
+        """`mean` or `pNN` in ms (values in ns), None without values: as `np.mean` and
+        `np.percentile` give it on the values in key order, bit for bit; past the cap the exact
+        mean, and the percentile from the histogram, clamped to the exact min and max."""
+        if self.count == 0:
+            return None
+        if self._hist is None:
+            values_ms = self.exact_values() / 1e6
+            if stat == "mean":
+                return float(np.mean(values_ms))
+            return sorted_percentile(np.sort(values_ms), int(stat[1:]))
+        if stat == "mean":
+            return self.total / self.count / 1e6
+        values, counts = self._hist.samples()
+        p = weighted_percentile(values / 1e6, counts, int(stat[1:]))
+        return min(max(p, self.lo / 1e6), self.hi / 1e6)
+
+    def grid_ms(self, percents: np.ndarray) -> np.ndarray | None:
+        """Values (ms) at each of `percents`, None without values: `np.percentile` of the values,
+        bit for bit; past the cap, interpolated in the histogram's weighted bucket midpoints (as
+        `weighted_percentile`), clamped to the exact min and max, and exactly them at 0 and 100."""
+        if self.count == 0:
+            return None
+        if self._hist is None:
+            return np.percentile(self.exact_values() / 1e6, percents)
+        values, counts = self._hist.samples()
+        grid = np.array([weighted_percentile(values / 1e6, counts, q) for q in percents])
+        grid = np.clip(grid, self.lo / 1e6, self.hi / 1e6)
+        grid[percents <= 0] = self.lo / 1e6
+        grid[percents >= 100] = self.hi / 1e6
+        return grid
+
     def nbytes(self) -> int:
         """Bytes of values and keys (or histogram) retained."""
         held = sum(a.nbytes for a in self._keys) + sum(a.nbytes for a in self._values)

@@ -29,6 +29,7 @@ from llmsim.runtime.distribution import (
     weighted_percentile,
 )
 from llmsim.runtime.request import Request
+from llmsim.runtime.slo_tally import SLOBounds, SLOTally, per_request_ns
 from llmsim.runtime.timeline import ARRIVAL, COMPLETION, REJECTION, Timeline, TimelineRecorder
 
 __all__ = ["COLUMNS", "PERCENTILES", "Recorder", "RequestAggregates", "RowsNotKept", "SimResult",
@@ -88,9 +89,10 @@ class _Rows:
 
 class RequestAggregates:
     """What the summary needs of the completed requests, added a table of rows (`COLUMNS`) at a
-    time: exact counts and token sums, the last finish, and one `Distribution` per latency."""
+    time: exact counts and token sums, the last finish, and one `Distribution` per latency; and,
+    given `slos`, one `SLOTally` per `slo` block (by name)."""
 
-    def __init__(self, cap: int | None = EXACT_CAP) -> None:
+    def __init__(self, cap: int | None = EXACT_CAP, slos: dict[str, SLOBounds] | None = None) -> None:
         self.completed = 0
         self.prompt_tokens = 0
         self.output_tokens = 0
@@ -102,6 +104,7 @@ class RequestAggregates:
         self.queue = Distribution(np.int64, cap)
         self.kv_transfer = Distribution(np.int64, cap)
         self.kv_wait = Distribution(np.int64, cap)
+        self.slos = {name: SLOTally(b, cap) for name, b in (slos or {}).items()}
 
     @classmethod
     def of_columns(cls, columns: dict[str, np.ndarray]) -> RequestAggregates:
@@ -134,14 +137,20 @@ class RequestAggregates:
             self.kv_moved += int(moved.sum())
             self.kv_transfer.add(rid[moved], c["kv_done_ns"][moved] - c["kv_start_ns"][moved])
             self.kv_wait.add(rid[moved], c["kv_start_ns"][moved] - c["first_token_ns"][moved])
+        if self.slos:
+            values = per_request_ns(c)
+            for tally in self.slos.values():
+                tally.add_columns(c, values)
 
     @property
     def exact(self) -> bool:
         """Are all percentiles exact (no distribution past its cap)?"""
-        return all(d.exact for d in (self.ttft, self.tpot, self.e2e, self.queue, self.kv_transfer, self.kv_wait))
+        return (all(d.exact for d in (self.ttft, self.tpot, self.e2e, self.queue, self.kv_transfer, self.kv_wait))
+                and all(t.exact for t in self.slos.values()))
 
     def nbytes(self) -> int:
-        return sum(d.nbytes() for d in (self.ttft, self.tpot, self.e2e, self.queue, self.kv_transfer, self.kv_wait))
+        return (sum(d.nbytes() for d in (self.ttft, self.tpot, self.e2e, self.queue, self.kv_transfer, self.kv_wait))
+                + sum(t.nbytes() for t in self.slos.values()))
 
 
 def _fmt_ns(ns: int, unit_digits: int) -> str:
@@ -157,7 +166,8 @@ class Recorder:
     `keep_rows`: keep every completed request's row (`columns()`) and every distinct inter-token
     gap: everything exact, memory growing with the run. Without, rows are folded into `aggregates`
     every `CHUNK` completions, and each distribution (inter-token gaps too) keeps `cap` values
-    exactly, then a histogram: memory bounded.
+    exactly, then a histogram: memory bounded. `slos` (rows not kept): the `slo` blocks to tally
+    as rows are folded (`RequestAggregates.slos`).
     """
 
     __slots__ = ("_csv", "_csv_instances", "_flush_cells", "_rows", "aggregates", "first_arrival_ns", "itl",
@@ -170,10 +180,11 @@ class Recorder:
         timeline: TimelineRecorder | None = None,
         keep_rows: bool = True,
         cap: int | None = EXACT_CAP,
+        slos: dict[str, SLOBounds] | None = None,
     ) -> None:
         self._rows = _Rows(len(COLUMNS))
         self.keep_rows = keep_rows
-        self.aggregates = None if keep_rows else RequestAggregates(cap)
+        self.aggregates = None if keep_rows else RequestAggregates(cap, slos)
         self._flush_cells = sys.maxsize if keep_rows else CHUNK * len(COLUMNS)
         # Inter-token gaps: a step's end appends (gap ns, tokens) pairs to `itl.buf` directly (the
         # hot path); completions fold the buffer into sorted distinct gaps once it is large.
@@ -381,6 +392,19 @@ class SimResult:
     @property
     def keeps_requests(self) -> bool:
         return self._columns is not None
+
+    @property
+    def itl_exact(self) -> bool:
+        """Are `itl_values_ns` and `itl_counts` the exact gaps (not a histogram's buckets)?"""
+        return self._itl is None or self._itl.exact
+
+    def slo_tally(self, name: str, bounds: SLOBounds) -> SLOTally:
+        """The figures of `slo` block `name` with these bounds: tallied as the run went (rows not
+        kept, `simulate(..., slo_bounds=...)`), or from the rows, exactly."""
+        streamed = self._aggregates.slos.get(name) if self._aggregates is not None else None
+        if streamed is not None and streamed.bounds == bounds:
+            return streamed
+        return SLOTally.of_columns(bounds, self.columns)
 
     @property
     def aggregates(self) -> RequestAggregates:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,6 +24,7 @@ from llmsim.runtime.lockstep import LockstepGroup
 from llmsim.runtime.metrics import Recorder, SimResult, links_summary, speculative_summary, tiers_summary
 from llmsim.runtime.request import Request
 from llmsim.runtime.router import ROUTERS, Router, router_seed
+from llmsim.runtime.slo_tally import SLOBounds
 from llmsim.runtime.spec import ClusterSpec, InstanceSpec, RouterSpec, TierSpec
 from llmsim.runtime.tiers import KVTier
 from llmsim.runtime.timeline import DEFAULT_BUCKETS, TimelineRecorder
@@ -133,6 +134,7 @@ class _Simulation:
         timeline_buckets: int = DEFAULT_BUCKETS,
         max_time_ns: int | None = None,
         keep_requests: bool = True,
+        slo_bounds: dict[str, SLOBounds] | None = None,
     ) -> None:
         self.engine = Engine()
         self.debug = debug
@@ -144,7 +146,8 @@ class _Simulation:
             last_arrival = min(last_arrival, max_time_ns)
         self.timeline = (TimelineRecorder(cluster.instances, timeline_buckets, max_time_ns, last_arrival)
                          if timeline_buckets else None)
-        self.recorder = Recorder(csv_file, tuple(s.name for s in cluster.instances), self.timeline, keep_requests)
+        self.recorder = Recorder(csv_file, tuple(s.name for s in cluster.instances), self.timeline, keep_requests,
+                                 slos=slo_bounds)
         self.network = TransferNetwork(self.engine, self.timeline)
         self.tiers: list[KVTier] = []
         shared: dict[str, KVTier] = {}
@@ -280,6 +283,7 @@ def simulate(
     timeline_buckets: int = DEFAULT_BUCKETS,
     progress: Callable[[Progress], None] | None = None,
     keep_requests: bool = True,
+    slo_bounds: Mapping[str, SLOBounds] | None = None,
 ) -> SimResult:
     """Run the workloads (each bound to a router name) on the cluster.
 
@@ -293,7 +297,9 @@ def simulate(
     completed request (`SimResult.columns`, the per-request methods); False keeps none, so memory
     does not grow with completed requests: the summary then comes from streamed aggregates (exact
     up to `distribution.EXACT_CAP` requests, then percentiles within `distribution.REL_ERROR`)
-    and the CSV file is written as usual.
+    and the CSV file is written as usual. `slo_bounds` (by `slo` block name, from
+    `llmsim.slo.bounds`) are tallied as requests complete when rows are not kept, so that
+    `llmsim.slo.evaluate` needs no rows (`SimResult.slo_tally`).
     """
     wall0 = time.perf_counter()
     csv_file = None
@@ -308,7 +314,7 @@ def simulate(
     collecting = gc.isenabled()
     try:
         sim = _Simulation(cluster, workloads, csv_file, debug, cluster.seed if seed is None else seed,
-                          timeline_buckets, max_time_ns, keep_requests)
+                          timeline_buckets, max_time_ns, keep_requests, dict(slo_bounds or {}))
         gc.disable()
         sim.run(max_time_ns, progress)
     finally:

@@ -52,6 +52,32 @@ def test_run_with_defines_reports_slos(spec: Path, tmp_path: Path, capsys):
     ]
 
 
+def test_the_document_without_rows_is_the_one_with_rows(spec: Path, tmp_path: Path, monkeypatch):
+    """llmsimc keeps no per-request rows; its distributions and SLOs are those of a run that does."""
+    from llmsim import slo
+    from llmsim.cache import compile_file
+    from llmsim.report.results import results_document
+    from llmsim.runtime import build_workload, metrics, simulate
+
+    monkeypatch.setattr(metrics, "CHUNK", 5)  # fold in many small chunks
+    spec.write_text(SPEC.replace("slo fast { ttft.p99 < 400ms  attainment >= 90% }",
+                                 "slo fast { ttft.p99 < 400ms  tpot < 12ms  e2e.mean < 5s  attainment >= 90% }\n"
+                                 "slo chat { workload = chat  queue.p50 < 1ms  itl.p90 < 20ms  goodput >= 1/s }"))
+    out_json = tmp_path / "r.json"
+    assert main([str(spec), "-q", "--json", str(out_json)]) == 0
+    streamed = json.loads(out_json.read_text())
+    parsed, compiled = compile_file(spec)
+    result = simulate(compiled.cluster, [(build_workload(w), compiled.workload_routers[w.name])
+                                         for w in parsed.workloads.values()])
+    assert result.keeps_requests
+    kept = results_document(compiled, result.summary(), 0.0, result=result)
+    kept["slo"] = slo.evaluate(parsed.slos, result, list(parsed.workloads))
+    for doc in (streamed, kept):
+        doc["sim"].pop("wall_s")
+    assert json.loads(json.dumps(kept)) == streamed
+    assert 0 < streamed["slo"]["fast"]["met_requests"] < 60
+
+
 def test_define_errors_exit_1_with_a_located_diagnostic(spec: Path, capsys):
     assert main([str(spec), "--check", "-D", "rat=2/s"]) == 1
     err = capsys.readouterr().err
