@@ -43,3 +43,24 @@ def test_other_machine_is_flagged() -> None:
     lines, slow = report(_doc([], cpu="A"), _doc([], cpu="B"))
     assert slow == 0
     assert lines[0].startswith("note: the baseline ran on 'A'")
+
+
+def test_process_wall_compared_by_kind_cached_with_cached_compiling_with_compiling() -> None:
+    # baseline: --repeat 2 (first run compiles: 0.5 s; the cached one 0.2 s)
+    old = _doc([_case("a", 0.2, 0.05, llmsim_cold_wall_s=0.5)])
+    # --quick: one run per case, which compiles (0.55 s): no slowdown against the compiling 0.5 s
+    quick = _doc([_case("a", 0.55, 0.05, llmsim_cold_wall_s=0.55)])
+    changes = compare(old, quick)
+    assert [(c.field, c.old_s, c.new_s) for c in changes if "wall" in c.field] == [("llmsim_cold_wall_s", 0.5, 0.55)]
+    assert report(old, quick)[1] == 0
+    # a cached run that got slower is caught
+    slow = _doc([_case("a", 0.5, 0.05, llmsim_cold_wall_s=0.9)])
+    walls = {c.field: c for c in compare(old, slow) if "wall" in c.field}
+    assert walls["llmsim_wall_s"].slower and walls["llmsim_cold_wall_s"].slower
+
+
+def test_a_baseline_from_before_the_cache_compares_with_the_compiling_run() -> None:
+    old = _doc([_case("a", 0.6, 0.06)])  # no cold field: every run compiled
+    new = _doc([_case("a", 0.2, 0.05, llmsim_cold_wall_s=0.5)])
+    walls = [(c.field, c.old_s, c.new_s) for c in compare(old, new) if "wall" in c.field]
+    assert walls == [("llmsim_cold_wall_s", 0.6, 0.5)]
