@@ -52,9 +52,16 @@ def _progress() -> dict[str, Any]:
         if len(engines) == 1:
             out["events"] = engines[0].events
             out["simulated_s"] = engines[0].now / 1e9
-        if len(recorders) == 1:
-            out["submitted"] = recorders[0].submitted
-            out["completed"] = recorders[0].completed
+        # No recorder yet, or one half built (a field not set yet): the simulation was being set up,
+        # and requests arrive only once it runs, so none has arrived or completed.
+        if not recorders:
+            out["submitted"] = out["completed"] = 0
+        elif len(recorders) == 1:
+            try:
+                out["submitted"] = recorders[0].submitted
+                out["completed"] = recorders[0].completed
+            except AttributeError:
+                out["submitted"] = out["completed"] = 0
         if instances and all(hasattr(i, "steps") for i in instances):
             out["steps"] = sum(i.steps for i in instances)
     except Exception as exc:  # never lose the timing because of the progress report
