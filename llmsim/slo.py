@@ -131,7 +131,9 @@ def summary_line(doc: Mapping[str, Any]) -> str:
     """One line per `slo` block for the terminal: which objectives hold, attainment and goodput."""
     lines = []
     for name, s in doc.items():
-        parts = [f"{o['objective']} {'ok' if o['met'] else 'MISSED'}" for o in s["objectives"]]
+        parts = [f"{o['objective']} {'ok' if o['met'] else 'MISSED'}"
+                 + (f" (within {o['value_rel_error']:g} of exact)" if o.get("value_rel_error") else "")
+                 for o in s["objectives"]]
         att = "-" if s["attainment"] is None else f"{s['attainment'] * 100:.1f}%"
         good = "-" if s["goodput_per_s"] is None else f"{s['goodput_per_s']:.2f} req/s"
         verdict = "met" if s["met"] else "missed"

@@ -209,3 +209,13 @@ def test_an_slo_the_run_did_not_tally_needs_rows():
     assert slo.evaluate({"all": slos["all"]}, result, names)["all"]["requests"] == result.submitted
     with pytest.raises(RowsNotKept):
         slo.evaluate(slos, result, names)
+
+
+def test_summary_line_marks_approximate_values():
+    from llmsim.slo import summary_line
+
+    block = {"attainment": 1.0, "goodput_per_s": 2.0, "met": True, "objectives": [
+        {"objective": "ttft.p99 < 500ms", "met": True, "value_rel_error": 1e-4},
+        {"objective": "e2e < 10s", "met": True}]}
+    assert summary_line({"s": block}) == ("SLO s: met (ttft.p99 < 500ms ok (within 0.0001 of exact); e2e < 10s ok); "
+                                          "attainment 100.0%, goodput 2.00 req/s")

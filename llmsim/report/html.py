@@ -128,6 +128,8 @@ def render_report_html(doc: Mapping[str, Any], *, timeline: Mapping[str, Any] | 
                       NOT_MODELLED_TIMELINES and not (k == "power" and energy)],
         energy=energy,
         not_modelled_families=NOT_MODELLED_FAMILIES,
+        # metrics whose percentiles came from a histogram (a long run without per-request rows)
+        approximate={k: m["percentiles_rel_error"] for k, m in doc["metrics"].items() if "percentiles_rel_error" in m},
     )
 
 

@@ -134,3 +134,16 @@ def test_without_matplotlib_html_is_a_user_error(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(UserError, match="HTML reports need matplotlib") as exc:
         write_report_html(quickstart["doc"], tmp_path / "r.html")
     assert 'llmsim[report]' in exc.value.render()
+
+
+def test_approximate_figures_are_marked(quickstart: dict[str, Any]):
+    doc = copy.deepcopy(quickstart["doc"])
+    assert "too many samples" not in render_report_html(doc)
+    doc["metrics"]["itl_ms"]["percentiles_rel_error"] = 1e-4
+    doc["slo"] = {"s": {"workload": None, "requests": 10, "met_requests": 10, "attainment": 1.0,
+                        "goodput_per_s": 1.0, "met": True, "objectives": [
+                            {"objective": "ttft.p99 < 500ms", "metric": "ttft", "stat": "p99", "op": "<",
+                             "target": 500.0, "unit": "ms", "value": 99.2, "met": True, "value_rel_error": 1e-4}]}}
+    html = render_report_html(doc)
+    assert "Percentiles of itl_ms are within a relative 0.0001 of exact" in " ".join(html.split())
+    assert 'title="within a relative 0.0001 of exact">&asymp; ' in html
