@@ -13,6 +13,7 @@ gaps recorded) does not slow the step loop down.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 EARLY = (0.10, 0.30)  # windows, as fractions of the requests completed
@@ -23,11 +24,12 @@ MIN_SAMPLES_PER_WINDOW = 3  # fewer progress calls than this in a window: too sh
 class StepCostProbe:
     """A `simulate` progress callback that samples (wall s, events, completed requests)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
         self.samples: list[tuple[float, int, int]] = []
 
     def __call__(self, progress: Any) -> None:
-        self.samples.append((time.perf_counter(), int(progress.events), int(progress.completed)))
+        self.samples.append((self.clock(), int(progress.events), int(progress.completed)))
 
     def summary(self, total_requests: int) -> dict[str, Any] | None:
         """Wall microseconds per event in the early and late windows and their ratio (late / early);

@@ -580,7 +580,7 @@ class Instance:
             if finish_at.get(group.planned - 1):
                 group.begin_plan()
             n = group.n
-            need = group.block_need() if n else 0
+            need = group.block_need()
             if n > max_tokens or need > kv.num_free:  # the scheduler walks the running list
                 self.queued = self._schedule(now)
                 return

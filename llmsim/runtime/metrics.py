@@ -25,7 +25,6 @@ from llmsim.runtime.distribution import (
     Distribution,
     GapCounts,
     empty_stats,
-    plain_stats,
     weighted_percentile,
 )
 from llmsim.runtime.request import Request
@@ -283,7 +282,6 @@ class Recorder:
 
 # -- the summary's figures (distribution.py) --------------------------------------------------------
 
-_stats = plain_stats
 
 
 def _weighted_stats(values_ns: np.ndarray, counts: np.ndarray) -> dict[str, float | None]:
