@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from msgspec import Struct, field
 
-@dataclass(frozen=True)
-class SourceFile:
+
+class SourceFile(Struct, frozen=True):
     """A file's text, kept so diagnostics can quote the offending line."""
 
     path: str
@@ -30,8 +30,7 @@ class SourceFile:
         return cls(display or str(path), path.read_text(encoding="utf-8"))
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(Struct, frozen=True):
     """A region of a source file; lines and columns are 1-based, `end_col` exclusive."""
 
     source: SourceFile
@@ -58,8 +57,7 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(Struct, frozen=True):
     """One finding: a one-line summary, a label under the span, and what to write instead."""
 
     summary: str
@@ -100,8 +98,7 @@ def render(diag: Diagnostic) -> str:
     return "\n".join(out)
 
 
-@dataclass
-class DiagnosticBag:
+class DiagnosticBag(Struct):
     """Collects diagnostics through a phase; `check()` stops the pipeline if any is an error."""
 
     items: list[Diagnostic] = field(default_factory=list)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any
 
+from msgspec import structs
 from rich.console import Console
 
 from llmsim.diagnostics import CompileError, Diagnostic, UserError
@@ -81,7 +81,7 @@ def _raise_failures(failed: list[Any], labels: list[str]) -> None:
     for d, indices in seen.values():
         where = "; ".join(f"{i} ({labels[i]})" for i in indices[:4]) + ("; ..." if len(indices) > 4 else "")
         noun = "point" if len(indices) == 1 else "points"
-        diags.append(dataclasses.replace(d, notes=(*d.notes, f"at sweep {noun} {where}")))
+        diags.append(structs.replace(d, notes=(*d.notes, f"at sweep {noun} {where}")))
     raise CompileError(diags)
 
 

@@ -3,8 +3,9 @@ the classes it holds and not the compiler's passes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 if TYPE_CHECKING:
     from llmsim.compiler.plan import HardwareUse, InstancePlan
@@ -12,8 +13,7 @@ if TYPE_CHECKING:
     from llmsim.runtime import ClusterSpec
 
 
-@dataclass
-class CompiledSpec:
+class CompiledSpec(Struct):
     """Everything the runtime and the reports need from a spec."""
 
     spec: ir.Spec

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from msgspec import Struct, field
 
 from llmsim.compiler.layerwise import DENSE_OPS, SEQUENCE_OPS, LayerwiseAttention, find_tables
 from llmsim.compiler.models import DTYPE_BYTES, ModelConfig
@@ -52,8 +52,7 @@ DEFAULT_MOE_DISTRIBUTION = "power_law_1.01"
 MOE_DISTRIBUTIONS = ("balanced", "power_law_1.01", "power_law_1.2")
 
 
-@dataclass(frozen=True)
-class Fallback:
+class Fallback(Struct, frozen=True):
     """An operator priced by a model instead of a measurement, and why."""
 
     op: str
@@ -70,8 +69,7 @@ class Fallback:
                 "count": self.count}
 
 
-@dataclass
-class LoweredOp:
+class LoweredOp(Struct):
     """One distinct operator, how many times a step runs it, and how it is priced."""
 
     op: Operator
@@ -85,8 +83,7 @@ class LoweredOp:
         return len(self.nodes)
 
 
-@dataclass
-class Lowering:
+class Lowering(Struct):
     """All operators of one instance's graph, lowered; curves summed per family for speed."""
 
     ops: list[LoweredOp]

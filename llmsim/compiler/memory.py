@@ -11,9 +11,10 @@ activations only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from llmsim.compiler.models import DTYPE_BYTES, ModelConfig
 from llmsim.compiler.ops import Attention, Gemm, MLAttention, MoE
@@ -34,8 +35,7 @@ RUNTIME_RESERVE_BYTES = 900_000_000
 LOGITS_BYTES = 4
 
 
-@dataclass(frozen=True)
-class MemoryPlan:
+class MemoryPlan(Struct, frozen=True):
     capacity_bytes: int
     usable_bytes: int  # capacity x gpu_memory_utilization
     weight_bytes: int

@@ -10,9 +10,10 @@ graph.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from llmsim import inputs
 
@@ -36,8 +37,7 @@ class ModelConfigError(ValueError):
         super().__init__(message)
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Struct, frozen=True):
     """A decoder-only transformer's shape: dense, mixture-of-experts, and/or with latent attention.
 
     MoE fields are 0 for a dense model; MLA fields are 0 for a model with ordinary (GQA) attention.

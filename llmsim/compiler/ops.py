@@ -1,19 +1,20 @@
 """Operators of the model graph: what each computes, per token or per sequence.
 
-Operators are small frozen dataclasses so that identical ones (the same projection in every layer)
+Operators are small frozen records (`msgspec.Struct`) so that identical ones (the same projection in every layer)
 compare equal and are lowered once. Sizes are per rank once the graph is sharded.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Literal
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 Per = Literal["token", "seq"]  # what `m` counts: new tokens of the step, or sequences in it
 
 
-@dataclass(frozen=True)
-class Operator:
+class Operator(Struct, frozen=True):
     name: str  # role in the layer: "qkv_proj", "attention", ...
     family: str  # breakdown family: gemm | attention | moe | collective | transfer | elementwise | memory
 
@@ -30,8 +31,7 @@ class Operator:
         return replace(self, name=name)
 
 
-@dataclass(frozen=True)
-class Gemm(Operator):
+class Gemm(Operator, frozen=True):
     """y[m, n] = x[m, k] @ W[k, n]: `m` is tokens (or sequences for the LM head)."""
 
     n: int = 0
@@ -50,8 +50,7 @@ class Gemm(Operator):
         return f"m={'seqs' if self.per == 'seq' else 'tokens'} n={self.n} k={self.k}" + (" +bias" if self.bias else "")
 
 
-@dataclass(frozen=True)
-class Attention(Operator):
+class Attention(Operator, frozen=True):
     """Causal self-attention over the paged KV cache (prefill chunks and decodes mixed)."""
 
     num_heads: int = 0
@@ -63,8 +62,7 @@ class Attention(Operator):
         return f"heads={self.num_heads} kv_heads={self.num_kv_heads} head_dim={self.head_dim}"
 
 
-@dataclass(frozen=True)
-class MLAttention(Operator):
+class MLAttention(Operator, frozen=True):
     """Multi-head latent attention (DeepSeek-V2/V3) over a cache of one latent vector per token.
 
     Decode runs in the latent space (vLLM absorbs the up-projections): every head scores the cached
@@ -89,8 +87,7 @@ class MLAttention(Operator):
                 f"qk={self.qk_nope_head_dim}+{self.qk_rope_head_dim} v={self.v_head_dim}")
 
 
-@dataclass(frozen=True)
-class MoE(Operator):
+class MoE(Operator, frozen=True):
     """The routed experts of one MoE layer on one rank: top-k dispatch, the experts' gated MLPs
     (gate/up and down GEMMs), and the weighted combine of their outputs.
 
@@ -130,8 +127,7 @@ class MoE(Operator):
                 + (f" tokens x{self.token_scale}" if self.token_scale != 1 else ""))
 
 
-@dataclass(frozen=True)
-class Elementwise(Operator):
+class Elementwise(Operator, frozen=True):
     """A memory-bound kernel priced by the bytes it moves per token (or per sequence).
 
     Its FLOPs are left out of FLOP counts: they are a few per byte, far below the GEMMs'.
@@ -150,8 +146,7 @@ class Elementwise(Operator):
         return f"bytes/{unit}={self.bytes_per_item}" + (f" params={self.params}" if self.params else "")
 
 
-@dataclass(frozen=True)
-class Embedding(Operator):
+class Embedding(Operator, frozen=True):
     """Token embedding lookup: a gather, no FLOPs."""
 
     vocab: int = 0
@@ -166,8 +161,7 @@ class Embedding(Operator):
         return f"vocab={self.vocab} hidden={self.hidden}"
 
 
-@dataclass(frozen=True)
-class Collective(Operator):
+class Collective(Operator, frozen=True):
     """A collective over a group of ranks: `elements` per token (or per sequence) of `dtype_bytes` each.
 
     For `all_reduce` and `all_gather` the message is the whole buffer (nccl-tests' `size`); for
@@ -188,8 +182,7 @@ class Collective(Operator):
         return f"{self.kind} group={self.group} elements/{unit}={self.elements}"
 
 
-@dataclass(frozen=True)
-class MoEAllToAll(Collective):
+class MoEAllToAll(Collective, frozen=True):
     """The dispatch (before the experts) or combine (after) of expert parallelism under attention data
     parallelism: every rank sends each of its tokens to the ranks holding its top-k experts."""
 
@@ -203,8 +196,7 @@ class MoEAllToAll(Collective):
         return f"alltoall {self.phase} group={self.group} elements/token={self.elements}"
 
 
-@dataclass(frozen=True)
-class Transfer(Operator):
+class Transfer(Operator, frozen=True):
     """Activations sent point to point over a link: between pipeline stages, or to and from a device
     that placed operators run on. Priced by the link's latency and bandwidth."""
 

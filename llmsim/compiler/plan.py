@@ -19,10 +19,10 @@ the ranks in lockstep and prices the experts at their true total (`cluster.MoELo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from msgspec import Struct
 
 from llmsim.compiler.lower import Fallback, LoweredOp, Lowering, SumAttention, merge_fallbacks
 from llmsim.compiler.memory import MemoryPlan
@@ -33,8 +33,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
 
-@dataclass
-class StagePlan:
+class StagePlan(Struct):
     """One pipeline stage: its layers [start, end), its lowering and memory plan per device, and the
     send of its activations to the next stage (None for the last)."""
 
@@ -71,8 +70,7 @@ def combine_stages(stages: list[StagePlan]) -> Lowering:
     return Lowering(ops, token, seq, attention, merge_fallbacks(fallbacks))
 
 
-@dataclass(frozen=True)
-class HardwareUse:
+class HardwareUse(Struct, frozen=True):
     """Which hardware entry a plan used, pinned by content hash."""
 
     entry: str

@@ -7,8 +7,9 @@ never an exception.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
+
+from msgspec import structs
 
 from llmsim.compiler import catalog
 from llmsim.compiler.devices import AnalyticalDevice, DeviceShare, resolve_device, same_hardware
@@ -136,7 +137,7 @@ def _with_draft(plan: InstancePlan, pool: ir.PoolDecl, model: ModelConfig, entry
         draft_model = _load_model(draft_decl)
     except ModelConfigError:
         return None  # reported where the model is declared
-    draft_pool = dataclasses.replace(pool, model=sd.draft, pp=1, dp=1, ep=1, placement=None, speculative=None,
+    draft_pool = structs.replace(pool, model=sd.draft, pp=1, dp=1, ep=1, placement=None, speculative=None,
                                      lora=None)
     draft = plan_pool(draft_pool, draft_decl, draft_model, entry, bag, spec=spec, entries=entries,
                       moe_distribution=moe_distribution)

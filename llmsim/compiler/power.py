@@ -27,10 +27,10 @@ power x busy time + idle power x idle time; power over time uses each bucket's b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from msgspec import Struct
 
 from llmsim.compiler.ops import Collective, Transfer
 
@@ -43,8 +43,7 @@ HOST_W_PER_NODE = HOST_BASE_W + CPU_IDLE_W + CPU_UTIL * (CPU_ACTIVE_W - CPU_IDLE
 SOURCE = "LLMServingSim example power config (cluster_config/single_node_power_instance.json)"
 
 
-@dataclass(frozen=True)
-class DevicePower:
+class DevicePower(Struct, frozen=True):
     """`count` devices of one kind in a runtime instance and what each draws (None: unknown)."""
 
     device: str
@@ -58,8 +57,7 @@ class DevicePower:
                 "source": self.source}
 
 
-@dataclass(frozen=True)
-class PowerModel:
+class PowerModel(Struct, frozen=True):
     """The power figures of one runtime instance of a pool."""
 
     devices: tuple[DevicePower, ...]

@@ -29,7 +29,7 @@ scheduler counts k + 1 tokens and KV slots per decode, the instance prices each 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from llmsim.compiler.memory import MemoryPlan
 from llmsim.compiler.plan import InstancePlan

@@ -17,14 +17,14 @@ priced by an alpha-beta model of its link and flagged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from llmsim.lang import ir
 
 
-@dataclass(frozen=True)
-class LinkModel:
+class LinkModel(Struct, frozen=True):
     """A link's bandwidth per direction (bytes/s) and one-way latency; `source` says where from."""
 
     name: str
@@ -58,8 +58,7 @@ def _entry_link(entry: Any, names: tuple[str, ...]) -> LinkModel | None:
     return None
 
 
-@dataclass(frozen=True)
-class Topology:
+class Topology(Struct, frozen=True):
     """The links an instance's ranks use."""
 
     devices_per_node: int | None  # None: unknown (every group is assumed to fit in one node)

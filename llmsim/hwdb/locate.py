@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 ENTRY_FILE = "entry.yaml"
 ENV_PATH = "LLMSIM_HWDB_PATH"
 
 
-@dataclass(frozen=True, order=True)
-class EntryRef:
+class EntryRef(Struct, frozen=True, order=True):
     """Where one entry is: `entry` is "nvidia/h100-sxm", `engine` is "vllm@0.24.0"."""
 
     entry: str

@@ -7,12 +7,13 @@ failed.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from msgspec import structs
 
 from llmsim.diagnostics import DiagnosticBag, Span, did_you_mean, suggestion_text
 from llmsim.lang import ast, ir, schema
@@ -86,7 +87,7 @@ def check_into(
     paths = PathResolver(path.parent, tuple(search_paths))
     checker = Checker(bag, symbols, paths, params)
     spec = checker.spec(path)
-    spec = dataclasses.replace(
+    spec = structs.replace(
         spec,
         params=params.decls,
         sweep=params.sweep,
@@ -138,7 +139,7 @@ def _check_sweep_values(
             for d in inner.items:
                 if d.render() not in seen:
                     seen.add(d.render())
-                    bag.extend([dataclasses.replace(d, notes=(*d.notes, f"at sweep point {index} ({label})"))])
+                    bag.extend([structs.replace(d, notes=(*d.notes, f"at sweep point {index} ({label})"))])
 
 
 def _end_of(module: ast.Module) -> Span:
@@ -243,7 +244,7 @@ class Checker:
                     tables[spec.kind][stage.name] = stage
             else:
                 tables[spec.kind][checked.name] = built
-        return dataclasses.replace(
+        return structs.replace(
             out, simulation=simulation or ir.SimulationConfig(seed=0, max_time_ns=None, span=None)
         )
 
@@ -753,7 +754,7 @@ class Checker:
             return self.router(checked)
         built = self.generic(checked, checked.block.span)
         if kind == "node":
-            built = dataclasses.replace(built, replicas=index)
+            built = structs.replace(built, replicas=index)
         return built
 
     def generic(self, checked: Checked | None, span: Span, spec: BlockSchema | None = None) -> Any:
@@ -761,7 +762,7 @@ class Checker:
         spec = spec or (checked.schema if checked else None)
         assert spec is not None and spec.ir is not None
         kwargs: dict[str, Any] = {}
-        fields = {f.name for f in dataclasses.fields(spec.ir)}
+        fields = {f.name for f in structs.fields(spec.ir)}
         for f in spec.fields:
             kwargs[f.ir_field] = checked.get(f.name) if checked else f.default
         for sub in spec.blocks:
@@ -802,7 +803,7 @@ class Checker:
             self.bag = outer
             self.evaluator.bag = outer
         kind = checked.schema.kind
-        outer.extend(dataclasses.replace(d, help=f"write `{kind} {name}[2] {{ ... }}`") for d in inner.items)
+        outer.extend(structs.replace(d, help=f"write `{kind} {name}[2] {{ ... }}`") for d in inner.items)
         return value
 
     # Pools, routers and SLOs ----------------------------------------------------------------------
@@ -839,7 +840,7 @@ class Checker:
             spans = dict(pool.key_spans)
             spans["role"] = stage.block.kind.span
             out.append(
-                dataclasses.replace(
+                structs.replace(
                     pool, name=f"{checked.name}.{kind}", role=kind, group=checked.name, key_spans=spans
                 )
             )
@@ -850,7 +851,7 @@ class Checker:
         targets: list[str] = []
         for t in router.targets or ():
             targets.extend(self.symbols.stages.get(t, (t,))[:1])  # a disaggregated pool: its prefill stage
-        return dataclasses.replace(router, targets=tuple(targets))
+        return structs.replace(router, targets=tuple(targets))
 
     def constraint(self, stmt: ast.Constraint, checked: Checked) -> None:
         if not checked.schema.constraints:
@@ -931,7 +932,7 @@ class Checker:
             self.evaluator.bag = outer
         name = stmt.target.name
         outer.extend(
-            dataclasses.replace(d, help=d.help.replace(f"`{name} = ", f"`{name} {stmt.op} ")) for d in inner.items
+            structs.replace(d, help=d.help.replace(f"`{name} = ", f"`{name} {stmt.op} ")) for d in inner.items
         )
         if value is INVALID:
             return INVALID

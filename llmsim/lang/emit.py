@@ -6,12 +6,13 @@ printed inline, fully parenthesised, so the dump shows how the parser grouped th
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, structs
 
 from llmsim.diagnostics import Span
 from llmsim.lang import ast, ir
@@ -138,14 +139,14 @@ def _emit_ir(spec: ir.Spec) -> str:
 
 def _fields(node: Any, depth: int, lines: list[str], base: Path, skip: tuple[str, ...] = ()) -> None:
     pad = "  " * depth
-    for f in dataclasses.fields(node):
-        if f.name == "span" or f.name in skip or not f.repr:
+    for f in structs.fields(node):
+        if f.name in ("span", "key_spans") or f.name in skip:  # where things are written, not what
             continue
         value = getattr(node, f.name)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if isinstance(value, Struct):
             lines.append(f"{pad}{f.name} = {type(value).__name__} {_at(value.span)}")
             _fields(value, depth + 1, lines, base)
-        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+        elif isinstance(value, tuple) and value and isinstance(value[0], Struct):
             lines.append(f"{pad}{f.name} =")
             for item in value:
                 lines.append(f"{pad}  - {type(item).__name__} {_at(item.span)}")

@@ -8,15 +8,15 @@ are resolved, and defaults are filled in from the schema, so nothing downstream 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from llmsim.diagnostics import Span
 
 
-@dataclass(frozen=True)
-class HardwareImport:
+class HardwareImport(Struct, frozen=True):
     """`use hardware "nvidia/h100-sxm@vllm-0.24.0" as h100`: a pinned hardware_db entry."""
 
     alias: str
@@ -36,8 +36,7 @@ def span_of(decl: object, key: str) -> Span:
     return spans.get(key) or decl.span  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class ModelDecl:
+class ModelDecl(Struct, frozen=True):
     """A model: from the built-in catalog or a Hugging Face `config.json`."""
 
     name: str
@@ -47,12 +46,11 @@ class ModelDecl:
     kv_dtype: str  # KV cache: "bf16" | "fp16" | "fp8"
     max_model_len: int | None
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
     architecture: ModelArchitecture | None = None  # a model written out in the spec
 
 
-@dataclass(frozen=True)
-class ModelArchitecture:
+class ModelArchitecture(Struct, frozen=True):
     """A model written out in the spec: the dimensions a Hugging Face `config.json` would give."""
 
     type: str  # Hugging Face `model_type`: "llama", "qwen3", "qwen2", "mistral", "mixtral", ...
@@ -68,7 +66,7 @@ class ModelArchitecture:
     experts: int  # 0: dense
     experts_per_token: int
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
     def to_hf_config(self) -> dict[str, object]:
         """The same model as a Hugging Face `config.json` dictionary."""
@@ -91,8 +89,7 @@ class ModelArchitecture:
         return cfg
 
 
-@dataclass(frozen=True)
-class SchedulerConfig:
+class SchedulerConfig(Struct, frozen=True):
     """How an instance forms batches (vLLM V1 continuous batching by default)."""
 
     policy: str  # "vllm"
@@ -102,14 +99,13 @@ class SchedulerConfig:
     long_prefill_token_threshold: int  # 0: no per-request cap on prefill chunk
     step_overhead_ns: int  # host time added to every step (scheduling, input preparation)
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
     order: str = "fcfs"  # which waiting request goes first: "fcfs" | "priority" | "deadline"
     async_scheduling: bool = True  # vLLM's async scheduling: plan step k+1 while step k runs
     reserve_full_isl: bool = True  # admit only if the whole current sequence fits in free KV blocks
 
 
-@dataclass(frozen=True)
-class KVCacheConfig:
+class KVCacheConfig(Struct, frozen=True):
     """Paged KV cache of an instance."""
 
     block_size: int
@@ -117,12 +113,11 @@ class KVCacheConfig:
     num_blocks: int | None  # override of the memory plan, as vLLM's num_gpu_blocks_override
     prefix_caching: bool
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
     tiers: tuple[KVTier, ...] = ()  # offload tiers below device memory, fastest first
 
 
-@dataclass(frozen=True)
-class KVTier:
+class KVTier(Struct, frozen=True):
     """A KV offload tier: `tier { medium = cpu  capacity = 512GiB  bandwidth = 64GB/s }`."""
 
     medium: str  # "cpu" | "cxl" | "ssd" | "remote"
@@ -131,11 +126,10 @@ class KVTier:
     latency_ns: int
     shared: bool  # one tier shared by every instance of the pool
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(Struct, frozen=True):
     """Operator families placed on another device than the pool's: `place { attention = pim }`."""
 
     embed: str | None
@@ -145,7 +139,7 @@ class Placement:
     lm_head: str | None
     sampler: str | None
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
     def placed(self) -> dict[str, str]:
         """Operator family -> device name, for the families that were placed."""
@@ -153,30 +147,27 @@ class Placement:
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
-@dataclass(frozen=True)
-class SpeculativeConfig:
+class SpeculativeConfig(Struct, frozen=True):
     """Speculative decoding with a draft model proposing `tokens` tokens per step."""
 
     draft: str  # ModelDecl name
     tokens: int
     acceptance: Fraction  # expected share of proposed tokens accepted
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class LoRAConfig:
+class LoRAConfig(Struct, frozen=True):
     """LoRA adapters served by the pool."""
 
     adapters: int
     rank: int
     max_loras: int  # adapters resident per batch
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class PoolDecl:
+class PoolDecl(Struct, frozen=True):
     """A pool of identical serving instances of one model on one kind of device."""
 
     name: str
@@ -189,7 +180,7 @@ class PoolDecl:
     scheduler: SchedulerConfig
     kv_cache: KVCacheConfig
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
     ep: int = 1  # expert-parallel degree
     dp: int = 1  # data-parallel (attention) degree
     node: str | None = None  # NodeDecl the instances are placed on
@@ -200,36 +191,32 @@ class PoolDecl:
     lora: LoRAConfig | None = None
 
 
-@dataclass(frozen=True)
-class RouterDecl:
+class RouterDecl(Struct, frozen=True):
     """Spreads arriving requests over the instances of its target pools."""
 
     name: str
     policy: str  # "round_robin"
     targets: tuple[str, ...]  # PoolDecl names
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
 # Workloads --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PoissonArrivals:
+class PoissonArrivals(Struct, frozen=True):
     rate_per_s: Fraction
     span: Span
 
 
-@dataclass(frozen=True)
-class ConstantArrivals:
+class ConstantArrivals(Struct, frozen=True):
     """Evenly spaced arrivals at `rate_per_s`."""
 
     rate_per_s: Fraction
     span: Span
 
 
-@dataclass(frozen=True)
-class ClosedLoopArrivals:
+class ClosedLoopArrivals(Struct, frozen=True):
     """`clients` users, each sending its next request `think_ns` after its previous one completes."""
 
     clients: int
@@ -237,8 +224,7 @@ class ClosedLoopArrivals:
     span: Span
 
 
-@dataclass(frozen=True)
-class TraceArrivals:
+class TraceArrivals(Struct, frozen=True):
     """Arrival times as recorded in the workload's trace, scaled by `time_scale`."""
 
     time_scale: Fraction
@@ -248,21 +234,18 @@ class TraceArrivals:
 Arrival = PoissonArrivals | ConstantArrivals | ClosedLoopArrivals | TraceArrivals
 
 
-@dataclass(frozen=True)
-class FixedLength:
+class FixedLength(Struct, frozen=True):
     tokens: int
     span: Span
 
 
-@dataclass(frozen=True)
-class UniformLength:
+class UniformLength(Struct, frozen=True):
     low: int
     high: int  # inclusive
     span: Span
 
 
-@dataclass(frozen=True)
-class LognormalLength:
+class LognormalLength(Struct, frozen=True):
     """Lognormal with the given median and shape `sigma`, clipped to [low, high]."""
 
     median: Fraction
@@ -275,16 +258,14 @@ class LognormalLength:
 LengthDist = FixedLength | UniformLength | LognormalLength
 
 
-@dataclass(frozen=True)
-class DatasetLengths:
+class DatasetLengths(Struct, frozen=True):
     """(prompt, output) pairs sampled jointly from a bundled dataset, e.g. "sharegpt"."""
 
     dataset: str
     span: Span
 
 
-@dataclass(frozen=True)
-class TraceSource:
+class TraceSource(Struct, frozen=True):
     """A trace file replayed request by request: lengths and (unless overridden) arrivals."""
 
     path: Path
@@ -292,8 +273,7 @@ class TraceSource:
     span: Span
 
 
-@dataclass(frozen=True)
-class MultiTurnSessions:
+class MultiTurnSessions(Struct, frozen=True):
     """Each request opens a session of `turns` turns; a turn's prompt extends the previous context."""
 
     turns: int
@@ -301,8 +281,7 @@ class MultiTurnSessions:
     span: Span
 
 
-@dataclass(frozen=True)
-class WorkloadDecl:
+class WorkloadDecl(Struct, frozen=True):
     name: str
     requests: int | None  # None: every request of the trace
     seed: int
@@ -313,13 +292,12 @@ class WorkloadDecl:
     trace: TraceSource | None
     router: str | None  # RouterDecl name; None: the only router, or the only pool
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
     sessions: MultiTurnSessions | None = None  # multi-turn conversations instead of single requests
     priority: int = 0  # larger first, with `order = priority` schedulers
 
 
-@dataclass(frozen=True)
-class SimulationConfig:
+class SimulationConfig(Struct, frozen=True):
     """Run-wide settings."""
 
     seed: int
@@ -330,8 +308,7 @@ class SimulationConfig:
 # Topology -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DeviceDecl:
+class DeviceDecl(Struct, frozen=True):
     """A kind of device: a measured hardware entry, or a spec sheet (a PIM or CXL device, a CPU)."""
 
     name: str
@@ -342,11 +319,10 @@ class DeviceDecl:
     compute_flop_per_s: Fraction | None
     power_w: Fraction | None
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class LinkDecl:
+class LinkDecl(Struct, frozen=True):
     """A kind of link: bandwidth per direction and latency."""
 
     name: str
@@ -354,22 +330,20 @@ class LinkDecl:
     bandwidth_bytes_per_s: Fraction
     latency_ns: int
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Attachment:
+class Attachment(Struct, frozen=True):
     """More devices in a node beside its main ones: `attach { device = pim  count = 16 }`."""
 
     device: str
     count: int
     link: str | None
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class NodeDecl:
+class NodeDecl(Struct, frozen=True):
     """`node dgx[2] { device = h100  count = 8  link = nvlink }`: `replicas` identical nodes."""
 
     name: str
@@ -380,11 +354,10 @@ class NodeDecl:
     memory_bytes: int | None  # host memory
     attach: tuple[Attachment, ...]
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class FabricDecl:
+class FabricDecl(Struct, frozen=True):
     """The network between nodes."""
 
     name: str
@@ -392,14 +365,13 @@ class FabricDecl:
     link: str  # LinkDecl
     topology: str  # "full" | "ring" | "fat_tree" | "torus"
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
 # SLOs, params and sweeps ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Objective:
+class Objective(Struct, frozen=True):
     """One line of an `slo` block: `ttft.p99 < 500ms`, `ttft < 1s`, `attainment >= 95%`.
 
     `metric` is a latency (`ttft`, `tpot`, `itl`, `e2e`, `queue`), `attainment` or `goodput`;
@@ -415,19 +387,17 @@ class Objective:
     span: Span
 
 
-@dataclass(frozen=True)
-class SLODecl:
+class SLODecl(Struct, frozen=True):
     """Service-level objectives, evaluated on the results (`llmsim.slo`)."""
 
     name: str
     workload: str | None  # WorkloadDecl name; None: every request
     objectives: tuple[Objective, ...]
     span: Span
-    key_spans: Mapping[str, Span] = field(default_factory=dict, compare=False, repr=False)
+    key_spans: Mapping[str, Span] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ParamDecl:
+class ParamDecl(Struct, frozen=True):
     """`param NAME = default`; `value` is the value this spec was checked with, in source syntax."""
 
     name: str
@@ -436,8 +406,7 @@ class ParamDecl:
     span: Span
 
 
-@dataclass(frozen=True)
-class SweepAxis:
+class SweepAxis(Struct, frozen=True):
     """Params that vary together: one param, or the params of a `zip { ... }` group."""
 
     params: tuple[str, ...]
@@ -445,8 +414,7 @@ class SweepAxis:
     span: Span
 
 
-@dataclass(frozen=True)
-class SweepDecl:
+class SweepDecl(Struct, frozen=True):
     """`sweep { ... }`: the cartesian product of its axes, the first axis varying slowest."""
 
     axes: tuple[SweepAxis, ...]
@@ -464,16 +432,14 @@ class SweepDecl:
         return out
 
 
-@dataclass(frozen=True)
-class ModuleImport:
+class ModuleImport(Struct, frozen=True):
     """`import "nodes.llms"`: a module whose declarations the spec may use."""
 
     path: Path
     span: Span
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(Struct, frozen=True):
     """A whole checked spec."""
 
     path: Path

@@ -12,9 +12,9 @@ tally folded chunk by chunk gives the same numbers as one folded from a whole ta
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
+from msgspec import Struct
 
 from llmsim.runtime.distribution import EXACT_CAP, Distribution
 
@@ -27,8 +27,7 @@ OPS: dict[str, Callable[..., object]] = {
 }
 
 
-@dataclass(frozen=True)
-class Bound:
+class Bound(Struct, frozen=True):
     """A per-request bound: `metric op ns` (TPOT: requests with one output token pass)."""
 
     metric: str  # one of PER_REQUEST
@@ -36,8 +35,7 @@ class Bound:
     ns: float
 
 
-@dataclass(frozen=True)
-class SLOBounds:
+class SLOBounds(Struct, frozen=True):
     """What the runtime needs of one `slo` block: its scope (a workload index, None: every
     request), its per-request bounds and the latencies (of PER_REQUEST) whose statistics it judges."""
 

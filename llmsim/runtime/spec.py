@@ -7,16 +7,16 @@ hand with a fake cost model. Everything here is plain configuration: no simulati
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from fractions import Fraction
+
+from msgspec import Struct, field
 
 from llmsim.runtime.batch import CostModel, GroupCostModel, StageCostModel
 
 ROLES = ("unified", "prefill", "decode")
 
 
-@dataclass(frozen=True)
-class LinkSpec:
+class LinkSpec(Struct, frozen=True):
     """A kind of link: bandwidth per direction (bytes/s, exact) and one-way latency.
 
     Transfers over one link share its bandwidth equally; an uncontended transfer of `n` bytes takes
@@ -34,8 +34,7 @@ class LinkSpec:
             raise ValueError(f"link {self.name}: latency must be >= 0")
 
 
-@dataclass(frozen=True)
-class TierSpec:
+class TierSpec(Struct, frozen=True):
     """A KV tier below device memory (host DRAM, CXL memory, SSD, a remote store).
 
     `capacity_bytes` and `link` cover a whole instance (all its tensor-parallel ranks). With
@@ -54,8 +53,7 @@ class TierSpec:
             raise ValueError(f"tier {self.name}: capacity must be positive")
 
 
-@dataclass(frozen=True)
-class SpeculativeSpec:
+class SpeculativeSpec(Struct, frozen=True):
     """Speculative decoding on an instance: every decode step proposes `tokens` draft tokens per
     decoding sequence and verifies them in one target pass; each proposal is accepted with
     probability `acceptance`, independently, until the first rejection. The instance's `cost`
@@ -78,8 +76,7 @@ class SpeculativeSpec:
         return float(k + 1) if a == 1.0 else (1.0 - a ** (k + 1)) / (1.0 - a)
 
 
-@dataclass(frozen=True)
-class InstanceSpec:
+class InstanceSpec(Struct, frozen=True):
     """One serving engine instance: its cost model, KV cache and scheduler settings."""
 
     name: str  # "main[0]"
@@ -155,8 +152,7 @@ class InstanceSpec:
         return self.kv_bytes_per_token * self.tp * self.block_size
 
 
-@dataclass(frozen=True)
-class RouterSpec:
+class RouterSpec(Struct, frozen=True):
     """A router: a policy name, the instances it spreads requests over, and policy options
     (`slo_aware`: `ttft_ns`; `prefix_affinity`: `cache_threshold`, `balance_abs`, `balance_rel`)."""
 
@@ -170,8 +166,7 @@ class RouterSpec:
             raise ValueError(f"router {self.name}: no instances")
 
 
-@dataclass(frozen=True)
-class HandoffSpec:
+class HandoffSpec(Struct, frozen=True):
     """Prefill/decode disaggregation: `prefill` instances send each request's KV over `link` to the
     decode instance `decode_router` picks among its instances.
 
@@ -188,8 +183,7 @@ class HandoffSpec:
             raise ValueError(f"handoff {self.name}: no prefill instances")
 
 
-@dataclass(frozen=True)
-class LockstepSpec:
+class LockstepSpec(Struct, frozen=True):
     """Data-parallel ranks that step in lockstep (attention data parallelism of a MoE model, whose
     expert layers exchange every rank's tokens): their steps start and end together, a rank with
     nothing to run runs an empty (dummy) step, and `cost` prices each step from the ranks' batches."""
@@ -203,8 +197,7 @@ class LockstepSpec:
             raise ValueError(f"lockstep group {self.name}: no instances")
 
 
-@dataclass(frozen=True)
-class ClusterSpec:
+class ClusterSpec(Struct, frozen=True):
     instances: tuple[InstanceSpec, ...]
     routers: dict[str, RouterSpec]
     handoffs: tuple[HandoffSpec, ...] = ()

@@ -34,10 +34,10 @@ from __future__ import annotations
 import operator
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from msgspec import Struct, field
 
 from llmsim.runtime.batch import BatchShape
 from llmsim.runtime.spec import InstanceSpec
@@ -266,8 +266,7 @@ def _closed() -> list[int]:
     return acc
 
 
-@dataclass(frozen=True)
-class Timeline:
+class Timeline(Struct, frozen=True):
     """A run's timelines: `bucket_ns`-wide buckets from 0 to `end_ns` (the last may be partial).
 
     `requests[name]` has one value per bucket; `sums[name]` and `integrals[name]` one row per

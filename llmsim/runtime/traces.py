@@ -17,13 +17,13 @@ import gzip
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from msgspec import Struct
 
 from llmsim.diagnostics import UserError, did_you_mean, suggestion_text
 
@@ -57,8 +57,7 @@ class Ragged:
         return Ragged.from_rows([self[int(i)] for i in order], self.flat.dtype.type)
 
 
-@dataclass(frozen=True, eq=False)
-class TraceData:
+class TraceData(Struct, frozen=True, eq=False):
     path: Path
     arrival_ns: np.ndarray | None  # as recorded (the trace's own clock), int64 ns; None if absent
     prompt_tokens: np.ndarray  # int64

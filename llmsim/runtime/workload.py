@@ -12,10 +12,10 @@ dataset pairs `PCG64([seed, 3])`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from msgspec import Struct
 
 from llmsim.diagnostics import UserError
 from llmsim.lang.ir import (
@@ -31,16 +31,14 @@ from llmsim.runtime.traces import Ragged, TraceData, read_trace
 NS_PER_S = 1_000_000_000
 
 
-@dataclass(frozen=True)
-class ClosedLoop:
+class ClosedLoop(Struct, frozen=True):
     """`clients` users; each sends its next request `think_ns` after its previous one completes."""
 
     clients: int
     think_ns: int
 
 
-@dataclass(frozen=True, eq=False)
-class Workload:
+class Workload(Struct, frozen=True, eq=False):
     name: str
     prompt_tokens: np.ndarray  # int64, >= 1
     output_tokens: np.ndarray  # int64, >= 1

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from msgspec import structs
 
 from llmsim.compiler import compile_spec
 from llmsim.compiler.stages import partition_layers
@@ -188,7 +189,6 @@ def test_pp_with_one_stage_runs_as_no_pp(tmp_path):
 
 
 def test_pp_instances_pipeline_their_batches(tmp_path):
-    import dataclasses
 
     path = tmp_path / "spec.llms"
     path.write_text(HEAD.replace("MODEL", "Llama-3.1-70B").replace("requests = 10  arrival = poisson(rate = 1/s)",
@@ -203,7 +203,7 @@ def test_pp_instances_pipeline_their_batches(tmp_path):
     assert inst.stages.host_ns(batch) == plan.step_time_ns(batch) - plan.device_time_ns(batch)
     pipelined = simulate_spec(compiled).summary()
     # The conservative runtime of before: every batch through both stages before the next starts.
-    serial = dataclasses.replace(compiled.cluster, instances=(dataclasses.replace(inst, stages=None, pp=1),))
+    serial = structs.replace(compiled.cluster, instances=(structs.replace(inst, stages=None, pp=1),))
     in_turn = simulate_spec(compiled, serial).summary()
     assert pipelined["requests"]["completed"] == in_turn["requests"]["completed"] == 120
     assert pipelined["metrics"]["ttft_ms"]["mean"] < in_turn["metrics"]["ttft_ms"]["mean"]

@@ -1,6 +1,7 @@
 """Speculative decoding, cost side: verification and draft steps priced from the compiled plans."""
 
 import pytest
+from msgspec import structs
 
 from llmsim.compiler import compile_spec
 from llmsim.compiler.speculative import (
@@ -118,20 +119,18 @@ def test_more_speculative_tokens_than_the_budget_is_a_located_error(tmp_path):
 
 
 def simulate_pool(compiled, instance=None):
-    import dataclasses
 
     from llmsim.runtime import build_workload, simulate
 
     cluster = compiled.cluster
     if instance is not None:
-        cluster = dataclasses.replace(cluster, instances=(instance, *cluster.instances[1:]))
+        cluster = structs.replace(cluster, instances=(instance, *cluster.instances[1:]))
     workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in compiled.spec.workloads.values()]
     return simulate(cluster, workloads, timeline_buckets=0, debug=True)
 
 
 @pytest.mark.parametrize("k", [1, 4])
 def test_at_run_time_acceptance_0_is_never_faster_and_a_cheap_draft_lowers_tpot(tmp_path, k):
-    import dataclasses
 
     from llmsim.runtime import SpeculativeSpec
 
@@ -140,7 +139,7 @@ def test_at_run_time_acceptance_0_is_never_faster_and_a_cheap_draft_lowers_tpot(
     inst = compiled.cluster.instances[0]
     cost = inst.cost
     # The language takes acceptances in (0%, 100%]: acceptance 0 is set on the runtime's spec.
-    zero = dataclasses.replace(inst, cost=SpeculativeCost(cost.target, cost.draft, k, 0.0),
+    zero = structs.replace(inst, cost=SpeculativeCost(cost.target, cost.draft, k, 0.0),
                                speculative=SpeculativeSpec(k, 0.0))
     rejected = simulate_pool(compiled, zero)
     assert (rejected.finish_ns >= without.finish_ns).all()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
+from msgspec import structs
 
 from llmsim.diagnostics import DiagnosticBag
 from llmsim.lang import schema
@@ -65,7 +65,7 @@ def test_keys_map_onto_the_ir(block: schema.BlockSchema):
     expected = {f.ir_field for f in block.fields} | nested | {"span"} | set(block.ir_extra)
     if block.named:
         expected.add("name")
-    assert {f.name for f in dataclasses.fields(block.ir)} - {"key_spans"} == expected
+    assert {f.name for f in structs.fields(block.ir)} - {"key_spans"} == expected
 
 
 def test_call_parameters_map_onto_the_ir():
@@ -73,7 +73,7 @@ def test_call_parameters_map_onto_the_ir():
         if isinstance(f.type, schema.OneOf):
             for v in f.type.variants:
                 expected = {p.ir_field for p in v.params} | {k for k, _ in v.fixed} | {"span"}
-                assert {x.name for x in dataclasses.fields(v.ir)} == expected, v.name
+                assert {x.name for x in structs.fields(v.ir)} == expected, v.name
 
 
 @pytest.mark.parametrize(

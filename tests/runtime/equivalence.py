@@ -17,7 +17,6 @@ table is regenerated only deliberately (a change that is meant to change results
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from msgspec import structs
 
 from llmsim.runtime import (
     ClosedLoop,
@@ -102,9 +102,9 @@ def recording(cluster: ClusterSpec, log: _Log) -> ClusterSpec:
             wrapped[id(model)] = _Recording(model, log)
         return wrapped[id(model)]
 
-    instances = tuple(dataclasses.replace(s, cost=wrap(s.cost), stages=wrap(s.stages)) for s in cluster.instances)
-    lockstep = tuple(dataclasses.replace(g, cost=wrap(g.cost)) for g in cluster.lockstep)
-    return dataclasses.replace(cluster, instances=instances, lockstep=lockstep)
+    instances = tuple(structs.replace(s, cost=wrap(s.cost), stages=wrap(s.stages)) for s in cluster.instances)
+    lockstep = tuple(structs.replace(g, cost=wrap(g.cost)) for g in cluster.lockstep)
+    return structs.replace(cluster, instances=instances, lockstep=lockstep)
 
 
 # -- canonical form -------------------------------------------------------------------------------

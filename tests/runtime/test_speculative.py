@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
+from msgspec import structs
 
 from llmsim.runtime import BatchShape, SpeculativeSpec, Workload, simulate
 
@@ -147,4 +146,4 @@ def test_speculative_spec_validates():
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         SpeculativeSpec(2, 1.5)
     assert SpeculativeSpec(4, 0.7).tokens_per_step == pytest.approx((1 - 0.7**5) / 0.3)
-    assert dataclasses.replace(SpeculativeSpec(4, 0.7), acceptance=1.0).tokens_per_step == 5.0
+    assert structs.replace(SpeculativeSpec(4, 0.7), acceptance=1.0).tokens_per_step == 5.0

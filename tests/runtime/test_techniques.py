@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from msgspec import structs
 
 from llmsim.compiler import compile_spec
 from llmsim.diagnostics import CompileError
@@ -213,7 +214,6 @@ def test_tiers_and_slo_aware_options_reach_the_runtime(tmp_path):
 
 
 def test_pipeline_spec_pipelines_its_two_stages():
-    import dataclasses
 
     compiled, result = run(TECHNIQUES / "pp-llama-70b-two-nodes.llms")
     (inst,) = compiled.cluster.instances
@@ -222,7 +222,7 @@ def test_pipeline_spec_pipelines_its_two_stages():
     assert s["requests"]["completed"] == 300
     # Against one batch at a time through both stages (the conservative cost of before).
     spec = load_spec(TECHNIQUES / "pp-llama-70b-two-nodes.llms")
-    serial = dataclasses.replace(compiled.cluster, instances=(dataclasses.replace(inst, stages=None, pp=1),))
+    serial = structs.replace(compiled.cluster, instances=(structs.replace(inst, stages=None, pp=1),))
     workloads = [(build_workload(w), compiled.workload_routers[w.name]) for w in spec.workloads.values()]
     in_turn = simulate(serial, workloads, timeline_buckets=0).summary()
     assert s["metrics"]["ttft_ms"]["mean"] < in_turn["metrics"]["ttft_ms"]["mean"]
