@@ -7,8 +7,11 @@ key over the spec's path, the search paths, the `-D` defines, the Python version
 llmsim's own files (so an edited checkout never reads a stale entry). It then lists every file the
 compile read with the sha256 of its bytes (the spec, its imports, the hardware entry files, model
 configs), the paths it resolved (trace files) and the hardware entries on the search path; any change
-there is a miss, and the spec is compiled again. Warnings raised while compiling are stored and
-raised again on a hit, so a hit prints what a miss prints.
+there is a miss, and the spec is compiled again. A file whose size, modification time and inode are
+those recorded when the entry was written is taken as unchanged without being read again (as make and
+ccache do); any other is read and its sha256 compared, so touching a file costs a hash, not a miss.
+Warnings raised while compiling are stored and raised again on a hit, so a hit prints what a miss
+prints.
 
 Entries live in `$LLMSIM_CACHE_DIR`, else `$XDG_CACHE_HOME/llmsim`, else `~/.cache/llmsim` (folder
 mode 0700), written atomically; an unreadable or corrupted entry is ignored and rebuilt. `llmsimc
@@ -23,6 +26,7 @@ import contextlib
 import hashlib
 import os
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from functools import cache
@@ -37,10 +41,13 @@ if TYPE_CHECKING:
 
 ENV_DIR = "LLMSIM_CACHE_DIR"
 ENV_OFF = "LLMSIM_NO_CACHE"
-FORMAT = 1  # bump when the layout of an entry changes
+FORMAT = 2  # bump when the layout of an entry changes
 MAX_ENTRIES = 200  # compiled specs kept (under 1 MB each); the least recently used go first
 _PACKAGE = Path(__file__).resolve().parent
 _SOURCE_SUFFIXES = (".py", ".lark", ".llms", ".json", ".csv", ".yaml")
+# A file modified this recently when an entry is written gets no trusted signature: on a file system
+# with a coarse clock, a second edit within the same tick could leave size and time as they were.
+RACY_NS = 2_000_000_000
 
 
 def cache_dir() -> Path:
@@ -95,10 +102,39 @@ def _entries(hwdb_paths: Sequence[Path]) -> list[str]:
     return [str(r.path.absolute()) for r in find_entries(hwdb_paths)]
 
 
+def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _signatures(read: dict[str, str]) -> dict[str, tuple[int, int, int]]:
+    """(size, modification time, inode) of each input that still holds the bytes the compile read,
+    for `_fresh` to trust without reading it. Stat, read, stat: a file that changed meanwhile, or
+    changed within RACY_NS of now, gets none and is hashed on every check instead."""
+    now = time.time_ns()
+    out: dict[str, tuple[int, int, int]] = {}
+    for name, digest in read.items():
+        try:
+            before = os.stat(name)
+            with open(name, "rb") as f:
+                data = f.read()
+            after = os.stat(name)
+        except OSError:
+            continue
+        sig = _stat_key(before)
+        if (sig == _stat_key(after) and now - before.st_mtime_ns > RACY_NS
+                and hashlib.sha256(data).hexdigest() == digest):
+            out[name] = sig
+    return out
+
+
 def _fresh(manifest: dict[str, Any], hwdb_paths: Sequence[Path]) -> bool:
     """Does every input still hold the bytes the entry was built from?"""
+    signatures = manifest["signatures"]
     for name, digest in manifest["read"].items():
+        sig = signatures.get(name)
         try:
+            if sig is not None and _stat_key(os.stat(name)) == sig:
+                continue  # unchanged since the entry was written
             with open(name, "rb") as f:
                 if hashlib.sha256(f.read()).hexdigest() != digest:
                     return False
@@ -221,7 +257,8 @@ def compile_file(
     caught = [(type(w.message).__name__ if isinstance(w.message, Warning) else "UserWarning", str(w.message))
               for w in seen]
     if file is not None:
-        manifest = {"read": dict(rec.read), "resolved": sorted(rec.resolved), "entries": _entries(hwdb)}
+        manifest = {"read": dict(rec.read), "signatures": _signatures(rec.read), "resolved": sorted(rec.resolved),
+                    "entries": _entries(hwdb)}
         _store(file, manifest, caught, result)
     _replay(caught)
     return result

@@ -143,6 +143,51 @@ def test_any_input_change_is_a_miss(project: Project, changed: str):
     assert project.compiles == 2
 
 
+def _age(root: Path, seconds: float = 60.0) -> None:
+    """Date every file under `root` `seconds` back, past the cache's racy window."""
+    when = os.stat(root).st_mtime - seconds
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (when, when))
+
+
+def _manifest(project: Project) -> dict:
+    (entry,) = project.entries()
+    return pickle.loads(entry.read_bytes())[1]
+
+
+def test_inputs_unchanged_since_the_entry_was_written_are_not_read_again(project: Project):
+    _age(project.spec.parents[1])
+    project.compile()
+    manifest = _manifest(project)
+    assert set(manifest["signatures"]) == set(manifest["read"])  # every input is old enough to trust
+    # New bytes, but the size, time and inode recorded: trusted without reading (as make does) ...
+    table = sorted((project.entry / "tables").glob("gemm*.csv"))[0]
+    st = table.stat()
+    lines = table.read_text(encoding="utf-8").splitlines(keepends=True)
+    with open(table, "r+", encoding="utf-8") as f:  # in place: the inode stays
+        f.write(lines[0] + "".join(reversed(lines[1:])))
+    os.utime(table, ns=(st.st_atime_ns, st.st_mtime_ns))
+    project.compile()
+    assert project.compiles == 1
+    # ... while any other time is read and hashed: the same bytes hit, other bytes miss
+    os.utime(project.spec)
+    project.compile()
+    assert project.compiles == 1
+    os.utime(table)
+    project.compile()
+    assert project.compiles == 2
+
+
+def test_an_input_changed_just_before_the_compile_is_always_hashed(project: Project):
+    _age(project.spec.parents[1])
+    project.spec.write_text(MAIN + "\n", encoding="utf-8")  # now: inside the racy window
+    project.compile()
+    manifest = _manifest(project)
+    spec = str(project.spec.absolute())
+    assert spec in manifest["read"] and spec not in manifest["signatures"]
+    assert len(manifest["signatures"]) == len(manifest["read"]) - 1
+
+
 def test_a_new_hardware_entry_on_the_path_is_a_miss(project: Project):
     project.compile()
     shutil.copytree(ENTRY.parent / "roofline@1", project.entry.parent / "roofline@1")
