@@ -64,7 +64,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--load", type=float, default=0.9, metavar="F",
                    help="Poisson rate as a fraction of the calibrated saturation throughput (default 0.9)")
     p.add_argument("--no-vidur", action="store_true", help="skip Vidur (its columns are null)")
-    p.add_argument("--no-install", action="store_true", help="do not install Vidur if it is missing")
+    p.add_argument("--no-install", action="store_true",
+                   help="do not install Vidur or llmsim's bench environment if missing")
+    p.add_argument("--no-venv", action="store_true",
+                   help="run llmsim's workers on this interpreter, not in .bench-cache/llmsim-venv")
     p.add_argument("--baseline", type=Path, default=BASELINE, metavar="PATH",
                    help="figures to compare with (default bench/baseline.json)")
     p.add_argument("--update-baseline", action="store_true", help="record this run as the new baseline")
@@ -415,13 +418,19 @@ def resolve_matched_hardware(runner: Runner) -> tuple[str, str]:
 
 
 def make_runner(args: argparse.Namespace) -> tuple[Runner, str]:
-    """The llmsim tree to measure, and how to say which it is."""
+    """The llmsim tree to measure and the interpreter to run it on, and how to say which they are."""
+    python, where = sys.executable, "this interpreter (--no-venv)"
+    if not args.no_venv:
+        from bench.llmsim_venv import prepare
+
+        python, reason = prepare(install=not args.no_install, log=lambda s: print(s, flush=True))
+        where = f"{python}" if reason is None else f"this interpreter: {reason}"
     if args.llmsim_rev:
         src, sha = export_rev(args.llmsim_rev)
-        return Runner(src), f"commit {sha[:12]} ({args.llmsim_rev}), exported to {src}"
+        return Runner(src, python), f"commit {sha[:12]} ({args.llmsim_rev}), exported to {src}; on {where}"
     if args.llmsim_src:
-        return Runner(args.llmsim_src), f"the tree in {args.llmsim_src.resolve()}"
-    return Runner(None), "the working tree"
+        return Runner(args.llmsim_src, python), f"the tree in {args.llmsim_src.resolve()}; on {where}"
+    return Runner(None, python), f"the working tree; on {where}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -60,10 +60,13 @@ def summarize_stderr(lines: list[str]) -> str:
 
 
 class Runner:
-    """Runs worker jobs with `src` (None: the llmsim found from the repository root) first on the path."""
+    """Runs worker jobs with `src` (None: the llmsim found from the repository root) first on the path,
+    on the interpreter `python` (default: this one; the bench passes its llmsim environment's,
+    `bench/llmsim_venv.py`)."""
 
-    def __init__(self, src: Path | None = None) -> None:
+    def __init__(self, src: Path | None = None, python: str | None = None) -> None:
         self.src = src.resolve() if src is not None else None
+        self.python = python or sys.executable
         if self.src is not None and not (self.src / "llmsim" / "__init__.py").is_file():
             raise ValueError(f"{src} holds no llmsim package (expected {src}/llmsim/__init__.py)")
         self.cache_dir = Path(tempfile.mkdtemp(prefix="llmsim-bench-cache-"))
@@ -91,7 +94,7 @@ class Runner:
         out_path.unlink(missing_ok=True)
         job_path = folder / "job.json"
         job_path.write_text(json.dumps({**job, "out": str(out_path), "timeout_s": timeout_s}), encoding="utf-8")
-        cmd = [*(cmd_prefix or []), sys.executable, "-m", "bench.worker", str(job_path)]
+        cmd = [*(cmd_prefix or []), self.python, "-m", "bench.worker", str(job_path)]
         hard = None if timeout_s is None else timeout_s + WORKER_GRACE_S
         m = run_measured(cmd, cwd=folder, stdout=folder / "worker.stdout", stderr=folder / "worker.stderr",
                          timeout_s=hard, env=self.env())
