@@ -110,6 +110,15 @@ def _simulate_options(simulate: Any, requests: int) -> tuple[dict[str, Any], Any
     return options, probe
 
 
+def _as_llmsimc() -> None:
+    """What `llmsimc` sets up before it imports numpy (one OpenBLAS thread), where this llmsim has it."""
+    try:
+        from llmsim.cli.common import limit_blas_threads
+    except ImportError:  # an llmsim from before it (`--llmsim-rev`)
+        return
+    limit_blas_threads()
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Compile and simulate the job's spec; the measurements as a JSON-able dict."""
     t0 = time.perf_counter()
@@ -223,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m bench.worker JOB.json", file=sys.stderr)
         return 2
     job = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    _as_llmsimc()
     result = JOBS[job.get("kind", "run")](job)
     Path(job["out"]).write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0

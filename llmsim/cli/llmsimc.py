@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from llmsim.cli.common import ArgumentParser, guard_output_path, run_guarded
+from llmsim.cli.common import ArgumentParser, guard_output_path, limit_blas_threads, run_guarded
 from llmsim.diagnostics import UserError
 from llmsim.sweep.runner import BACKENDS
 
@@ -48,6 +48,7 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    limit_blas_threads()  # before anything imports numpy
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "fmt":
         from llmsim.cli.fmt_cmd import fmt_main

@@ -1,6 +1,7 @@
 """`llmsimc` end to end: exit codes, outputs, determinism, and diagnostics users see."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -161,3 +162,26 @@ def test_console_script_exit_codes(small_spec: Path, tmp_path: Path):
     fail = subprocess.run([*exe.split(), str(bad)], capture_output=True, text=True)
     assert fail.returncode == 1
     assert "Traceback" not in fail.stderr and "bad.llms:3:1" in fail.stderr
+
+
+def test_one_blas_thread_unless_the_user_set_a_number(small_spec: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    assert main([str(small_spec), "--check", "-q"]) == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    assert main([str(small_spec), "--check", "-q"]) == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
+
+
+def test_a_fresh_llmsimc_process_loads_openblas_with_one_thread(small_spec: Path):
+    """The variable is set before numpy loads OpenBLAS, which reads it only then."""
+    code = ("import sys; sys.argv = ['llmsimc', sys.argv[1], '--check', '-q']\n"
+            "from llmsim.cli.llmsimc import main\n"
+            "rc = main()\n"
+            "import numpy, os\n"
+            "print(rc, os.environ['OPENBLAS_NUM_THREADS'], os.listdir('/proc/self/task').__len__())\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code, str(small_spec)], capture_output=True, text=True, env=env,
+                         check=True).stdout.split()
+    assert out[:2] == ["0", "1"]
+    assert int(out[2]) == 1  # no OpenBLAS worker threads beside the main thread
